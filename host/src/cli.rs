@@ -1,0 +1,222 @@
+//! The `vigil` command line: argument parsing and the commands' top-level flow.
+//!
+//! Exit status: 0 when the probe succeeded or was degraded, 1 when it failed, 2 when it
+//! could not be loaded or the arguments are wrong (clap's own usage errors are 2 too).
+
+use crate::record::{Outcome, ProbeRun, Reason};
+use crate::runtime::{AllowList, Limits, RunSpec, Runtime, RuntimeOptions, Secret};
+use crate::units::{parse_duration, parse_size};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Synthetic monitoring with WebAssembly probes.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with probes: run one once, list the bundled ones.
+    #[command(subcommand)]
+    Probe(ProbeCommand),
+}
+
+/// `vigil probe ...`
+#[derive(Debug, Subcommand)]
+pub enum ProbeCommand {
+    /// Run a probe once in the sandbox and report exactly what happened.
+    Run(RunArgs),
+    /// List the probes bundled in this binary.
+    Builtins,
+}
+
+/// Output format of `vigil probe run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A readable report.
+    Text,
+    /// The run record as JSON.
+    Json,
+}
+
+/// Arguments of `vigil probe run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A component file (`probe.wasm`) or a bundled probe (`builtin:http`, `builtin:tcp`).
+    pub probe: String,
+    /// Set a config key the probe reads with `config(key)`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub set: Vec<(String, String)>,
+    /// Give the probe a secret it reads with `secret(name)`. Repeatable.
+    #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub secret: Vec<(String, String)>,
+    /// Allow connections to HOST:PORT (`*` for any port, `*.domain` for subdomains).
+    /// Nothing else is reachable. Repeatable.
+    #[arg(long = "allow", value_name = "HOST:PORT")]
+    pub allow: Vec<String>,
+    /// Wall-clock limit for the run.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// CPU-time limit for the run.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cpu: Option<Duration>,
+    /// Memory limit, e.g. 64MiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory: Option<u64>,
+    /// Name to record the run under (default: the PROBE argument).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// Run the parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Probe(ProbeCommand::Run(args)) => probe_run(args).await,
+        Command::Probe(ProbeCommand::Builtins) => {
+            for b in crate::builtin::BUILTINS {
+                println!("builtin:{:<6} {}", b.name, b.summary);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Read the component a PROBE argument names.
+pub fn read_probe(probe: &str) -> Result<std::borrow::Cow<'static, [u8]>, String> {
+    if let Some(name) = probe.strip_prefix("builtin:") {
+        return crate::builtin::find(name)
+            .map(|b| std::borrow::Cow::Borrowed(b.wasm))
+            .ok_or_else(|| {
+                format!(
+                    "unknown bundled probe {probe:?}; bundled probes are: {}",
+                    crate::builtin::names()
+                )
+            });
+    }
+    std::fs::read(probe)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| format!("cannot read {probe}: {e}"))
+}
+
+async fn probe_run(args: RunArgs) -> ExitCode {
+    let name = args.name.clone().unwrap_or_else(|| args.probe.clone());
+    let fail_to_load = |message: String| {
+        match args.output {
+            OutputFormat::Text => eprintln!("error: {message}"),
+            OutputFormat::Json => {
+                let run = ProbeRun {
+                    probe: name.clone(),
+                    started_at: SystemTime::now(),
+                    duration: Duration::ZERO,
+                    outcome: Outcome::Failure,
+                    reason: Some(Reason::LoadError),
+                    message: Some(message),
+                    steps: vec![],
+                    metrics: vec![],
+                    logs: vec![],
+                    http: vec![],
+                };
+                println!("{}", serde_json::to_string_pretty(&run).expect("serializable"));
+            }
+        }
+        ExitCode::from(2)
+    };
+    let allow = match AllowList::parse(&args.allow) {
+        Ok(a) => a,
+        Err(e) => return fail_to_load(e.to_string()),
+    };
+    let mut limits = Limits::default();
+    if let Some(t) = args.timeout {
+        limits.timeout = t;
+    }
+    if let Some(c) = args.cpu {
+        limits.cpu = c;
+    }
+    if let Some(m) = args.memory {
+        limits.memory = m;
+    }
+    let runtime = match Runtime::new(&RuntimeOptions {
+        max_concurrent_runs: 4,
+        max_memory: limits.memory.max(RuntimeOptions::default().max_memory),
+    }) {
+        Ok(r) => r,
+        Err(e) => return fail_to_load(e.to_string()),
+    };
+    let bytes = match read_probe(&args.probe) {
+        Ok(b) => b,
+        Err(e) => return fail_to_load(e),
+    };
+    let probe = match runtime.load(&bytes) {
+        Ok(p) => p,
+        Err(e) => return fail_to_load(format!("{}: {e}", args.probe)),
+    };
+    let spec = Arc::new(RunSpec {
+        name,
+        config: args.set.into_iter().collect(),
+        secrets: args
+            .secret
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect(),
+        allow,
+        limits,
+    });
+    let run = runtime.run(&probe, &spec).await;
+    match args.output {
+        OutputFormat::Text => {
+            print!("{}", crate::report::render(&run));
+            if run.reason == Some(Reason::Denied) {
+                println!(
+                    "\nhint: the sandbox only lets a probe reach what --allow names \
+                     (e.g. --allow 127.0.0.1:8080)."
+                );
+            }
+        }
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&run).expect("serializable"))
+        }
+    }
+    if run.outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn pairs_need_a_key_and_an_equals_sign() {
+        assert_eq!(
+            parse_pair("url=http://x/?a=b").unwrap(),
+            ("url".into(), "http://x/?a=b".into())
+        );
+        assert!(parse_pair("novalue").is_err());
+        assert!(parse_pair("=v").is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! vigil: a synthetic-monitoring sidecar. It runs user-written probes as sandboxed
+//! WebAssembly components, records every run, and (in later stages) turns runs into
+//! Prometheus samples, evaluates alerting rules and delivers alerts.
+//!
+//! # Layout
+//!
+//! - [`runtime`]: wasmtime engine, component cache, sandbox (limits, allow list, captured
+//!   stdio), the `vigil:probe/host` interface, timed wasi:http. In: component bytes and a
+//!   [`runtime::RunSpec`]; out: a [`record::ProbeRun`].
+//! - [`record`]: the [`record::ProbeRun`] value every later stage consumes.
+//! - [`builtin`]: the probes bundled in the binary (`builtin:http`, `builtin:tcp`).
+//! - [`report`]: the human-readable report of a run for the terminal.
+//! - [`units`]: durations and byte sizes as people write them.
+//! - [`cli`]: the `vigil` command line.
+
+pub mod builtin;
+pub mod cli;
+pub mod record;
+pub mod report;
+pub mod runtime;
+pub mod units;
