@@ -10,6 +10,7 @@
 //! - [`record`]: the [`record::ProbeRun`] value every later stage consumes.
 //! - [`builtin`]: the probes bundled in the binary (`builtin:http`, `builtin:tcp`).
 //! - [`report`]: the human-readable report of a run for the terminal.
+//! - [`schedule`]: cron and `@every` schedules with a stable per-probe offset (pure).
 //! - [`units`]: durations and byte sizes as people write them.
 //! - [`cli`]: the `vigil` command line.
 
@@ -18,4 +19,5 @@ pub mod cli;
 pub mod record;
 pub mod report;
 pub mod runtime;
+pub mod schedule;
 pub mod units;
