@@ -14,6 +14,13 @@ pub struct Builtin {
     pub wasm: &'static [u8],
 }
 
+/// Two builtins are the same probe when they have the same name.
+impl PartialEq for Builtin {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
 /// Every bundled probe.
 pub const BUILTINS: &[Builtin] = &[
     Builtin {

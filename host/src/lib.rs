@@ -7,6 +7,8 @@
 //! - [`runtime`]: wasmtime engine, component cache, sandbox (limits, allow list, captured
 //!   stdio), the `vigil:probe/host` interface, timed wasi:http. In: component bytes and a
 //!   [`runtime::RunSpec`]; out: a [`record::ProbeRun`].
+//! - [`config`]: `vigil.yaml` parsed strictly into typed, validated values, with
+//!   file:line:col errors.
 //! - [`record`]: the [`record::ProbeRun`] value every later stage consumes.
 //! - [`builtin`]: the probes bundled in the binary (`builtin:http`, `builtin:tcp`).
 //! - [`report`]: the human-readable report of a run for the terminal.
@@ -16,6 +18,7 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod config;
 pub mod record;
 pub mod report;
 pub mod runtime;

@@ -17,6 +17,7 @@ mod output;
 mod recorder;
 
 pub use egress::{AllowError, AllowList};
+pub use recorder::{valid_label_name, valid_metric_name};
 
 use crate::record::{ProbeRun, Reason};
 use bindings::{Probe as ProbeBindings, ProbePre};

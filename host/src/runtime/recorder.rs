@@ -354,15 +354,16 @@ fn stream_kind(stream: usize) -> (LogLevel, LogSource) {
     }
 }
 
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`
-pub(crate) fn valid_metric_name(name: &str) -> bool {
+/// Whether `name` is a valid Prometheus metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn valid_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
-/// `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__` (reserved for Prometheus).
-pub(crate) fn valid_label_name(name: &str) -> bool {
+/// Whether `name` is a valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`
+/// (reserved for Prometheus).
+pub fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     !name.starts_with("__")
         && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
