@@ -132,8 +132,12 @@ async fn probe_run(args: RunArgs) -> ExitCode {
                     metrics: vec![],
                     logs: vec![],
                     http: vec![],
+                    attempts: vec![],
                 };
-                println!("{}", serde_json::to_string_pretty(&run).expect("serializable"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&run).expect("serializable")
+                );
             }
         }
         ExitCode::from(2)
@@ -190,7 +194,10 @@ async fn probe_run(args: RunArgs) -> ExitCode {
             }
         }
         OutputFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&run).expect("serializable"))
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&run).expect("serializable")
+            )
         }
     }
     if run.outcome.is_ok() {

@@ -13,6 +13,7 @@
 //! - [`builtin`]: the probes bundled in the binary (`builtin:http`, `builtin:tcp`).
 //! - [`report`]: the human-readable report of a run for the terminal.
 //! - [`schedule`]: cron and `@every` schedules with a stable per-probe offset (pure).
+//! - [`store`]: samples in per-series ring buffers, persisted to SQLite; recent runs.
 //! - [`units`]: durations and byte sizes as people write them.
 //! - [`cli`]: the `vigil` command line.
 
@@ -23,4 +24,5 @@ pub mod record;
 pub mod report;
 pub mod runtime;
 pub mod schedule;
+pub mod store;
 pub mod units;

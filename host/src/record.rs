@@ -37,6 +37,41 @@ pub struct ProbeRun {
     /// Outgoing HTTP requests, timed by the host.
     #[serde(default)]
     pub http: Vec<HttpExchange>,
+    /// Earlier attempts of the same tick that failed and were retried (`retries:`), oldest
+    /// first. Empty when the first attempt is the one recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+}
+
+/// Summary of an attempt that was retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Its outcome (always a failure: only failures are retried).
+    pub outcome: Outcome,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The failure message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How long it took (seconds).
+    #[serde(with = "seconds")]
+    pub duration: Duration,
+}
+
+impl ProbeRun {
+    /// The outcome of the first attempt of this tick.
+    pub fn first_outcome(&self) -> Outcome {
+        self.attempts
+            .first()
+            .map(|a| a.outcome)
+            .unwrap_or(self.outcome)
+    }
+
+    /// When the run ended.
+    pub fn ended_at(&self) -> SystemTime {
+        self.started_at + self.duration
+    }
 }
 
 /// The three outcomes a run can have.
@@ -315,10 +350,20 @@ mod tests {
                 body_bytes: 12,
                 ..Default::default()
             }],
+            attempts: vec![Attempt {
+                outcome: Outcome::Failure,
+                reason: Some(Reason::Timeout),
+                message: Some("timed out after 10s".into()),
+                duration: Duration::from_secs(10),
+            }],
         };
         let json = serde_json::to_string(&run).unwrap();
-        assert!(json.contains(r#""started_at":"2023-11-14T22:13:20.123Z""#), "{json}");
+        assert!(
+            json.contains(r#""started_at":"2023-11-14T22:13:20.123Z""#),
+            "{json}"
+        );
         assert!(json.contains(r#""reason":"guest_error""#), "{json}");
+        assert_eq!(run.first_outcome(), Outcome::Failure);
         let back: ProbeRun = serde_json::from_str(&json).unwrap();
         assert_eq!(back, run);
     }

@@ -85,11 +85,8 @@ pub fn render(run: &ProbeRun) -> String {
             let labels = if m.labels.is_empty() {
                 String::new()
             } else {
-                let inner: Vec<String> = m
-                    .labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v:?}"))
-                    .collect();
+                let inner: Vec<String> =
+                    m.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
                 format!("{{{}}}", inner.join(","))
             };
             let _ = writeln!(out, "  {}{labels} {}", m.name, m.value);
@@ -147,6 +144,7 @@ mod tests {
                 total: Some(Duration::from_millis(2)),
                 ..Default::default()
             }],
+            attempts: vec![],
         };
         let text = render(&run);
         let mut lines = text.lines();
@@ -156,8 +154,14 @@ mod tests {
             lines.next(),
             Some("reason   guest_error: login: expected status 200, got 401")
         );
-        assert!(text.contains("  FAIL login     40.0ms  expected status 200, got 401"), "{text}");
-        assert!(text.contains("POST http://127.0.0.1:1/login -> 401"), "{text}");
+        assert!(
+            text.contains("  FAIL login     40.0ms  expected status 200, got 401"),
+            "{text}"
+        );
+        assert!(
+            text.contains("POST http://127.0.0.1:1/login -> 401"),
+            "{text}"
+        );
         assert!(text.contains("connect 200µs | total 2.0ms | 0 B"), "{text}");
     }
 }

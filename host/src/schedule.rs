@@ -81,7 +81,10 @@ impl Schedule {
                 },
                 5 => {
                     let dow = crontab_day_of_week(fields[4]).map_err(err)?;
-                    format!("0 {} {} {} {} {dow}", fields[0], fields[1], fields[2], fields[3])
+                    format!(
+                        "0 {} {} {} {} {dow}",
+                        fields[0], fields[1], fields[2], fields[3]
+                    )
                 }
                 6 | 7 => trimmed.to_string(),
                 n => {
@@ -165,7 +168,10 @@ impl Schedule {
                 let base = after.checked_sub(self.offset)?;
                 let dt: DateTime<Utc> = base.into();
                 let next = s.after(&dt).next()?;
-                let next: SystemTime = Utc.timestamp_opt(next.timestamp(), next.timestamp_subsec_nanos()).single()?.into();
+                let next: SystemTime = Utc
+                    .timestamp_opt(next.timestamp(), next.timestamp_subsec_nanos())
+                    .single()?
+                    .into();
                 Some(next + self.offset)
             }
         }
@@ -259,7 +265,10 @@ mod tests {
     use chrono::Datelike;
 
     fn at(s: &str) -> SystemTime {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc).into()
+        DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+            .into()
     }
 
     fn show(t: SystemTime) -> String {
@@ -285,8 +294,14 @@ mod tests {
             ("0 9 * * 7", chrono::Weekday::Sun),
             ("0 9 * * 6", chrono::Weekday::Sat),
         ] {
-            let next = Schedule::parse(expr).unwrap().next_after(at("2026-11-25T10:00:00Z"));
-            assert_eq!(DateTime::<Utc>::from(next.unwrap()).weekday(), want, "{expr}");
+            let next = Schedule::parse(expr)
+                .unwrap()
+                .next_after(at("2026-11-25T10:00:00Z"));
+            assert_eq!(
+                DateTime::<Utc>::from(next.unwrap()).weekday(),
+                want,
+                "{expr}"
+            );
         }
     }
 

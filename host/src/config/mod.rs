@@ -261,7 +261,13 @@ impl<'a> Validator<'a> {
     fn new(path: &'a Path) -> Self {
         let dir = path
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."));
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         Validator {
@@ -530,7 +536,10 @@ impl<'a> Validator<'a> {
                 Err(e) => {
                     self.error(
                         Some(at),
-                        format!("secret from file:{file}: cannot read {}: {e}", path.display()),
+                        format!(
+                            "secret from file:{file}: cannot read {}: {e}",
+                            path.display()
+                        ),
                     );
                     None
                 }
@@ -576,7 +585,10 @@ impl<'a> Validator<'a> {
         }
         if s.sli.value.trim().is_empty() {
             let sli_at = self.loc(&s.sli.referenced);
-            self.error(Some(sli_at), "SLO sli must be a probe name or an expression");
+            self.error(
+                Some(sli_at),
+                "SLO sli must be a probe name or an expression",
+            );
             return None;
         }
         Some(SloConfig {
@@ -604,12 +616,18 @@ impl<'a> Validator<'a> {
         urls.extend(c.url);
         let kind_name = format!("{kind:?}").to_lowercase();
         if urls.is_empty() && kind != NotifierKind::Pagerduty {
-            self.error(Some(at.clone()), format!("{kind_name} notifier needs `url` (or `urls`)"));
+            self.error(
+                Some(at.clone()),
+                format!("{kind_name} notifier needs `url` (or `urls`)"),
+            );
             return None;
         }
         for u in &urls {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
-                self.error(Some(at.clone()), format!("notifier url {u:?} must start with http:// or https://"));
+                self.error(
+                    Some(at.clone()),
+                    format!("notifier url {u:?} must start with http:// or https://"),
+                );
                 return None;
             }
         }
@@ -638,12 +656,17 @@ impl<'a> Validator<'a> {
             Some(b) => Some((b.username, resolve(Some(b.password))??)),
         };
         if kind == NotifierKind::Pagerduty && routing_key.is_none() {
-            self.error(Some(at.clone()), "pagerduty notifier needs `routing_key` (env:NAME or file:PATH)");
+            self.error(
+                Some(at.clone()),
+                "pagerduty notifier needs `routing_key` (env:NAME or file:PATH)",
+            );
             return None;
         }
         Some(NotifierConfig {
             kind,
-            name: c.name.unwrap_or_else(|| format!("{kind_name}-{}", index + 1)),
+            name: c
+                .name
+                .unwrap_or_else(|| format!("{kind_name}-{}", index + 1)),
             urls,
             matchers: c.matchers,
             timeout: c.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(10)),

@@ -60,7 +60,10 @@ notifiers:
     assert_eq!(cfg.global.state_dir, dir.join("./state"));
     assert_eq!(cfg.global.evaluation_interval, Duration::from_secs(15));
     let p = cfg.probe("checkout").unwrap();
-    assert_eq!(p.source, ProbeSource::File(dir.join("probes/checkout.wasm")));
+    assert_eq!(
+        p.source,
+        ProbeSource::File(dir.join("probes/checkout.wasm"))
+    );
     assert_eq!(p.retries, 1);
     assert_eq!(p.limits.memory, 64 << 20);
     assert_eq!(p.limits.timeout, Duration::from_secs(10));
@@ -97,22 +100,43 @@ fn unknown_keys_are_refused_with_position_and_expected_keys() {
     );
     assert_eq!(errs.len(), 1);
     let e = &errs[0];
-    assert!(e.contains("vigil.yaml:5:5: unknown field `retry`, expected one of"), "{e}");
+    assert!(
+        e.contains("vigil.yaml:5:5: unknown field `retry`, expected one of"),
+        "{e}"
+    );
     assert!(e.contains("retries"), "{e}");
 }
 
 #[test]
 fn bad_duration_size_and_cron_point_at_the_value() {
     let dir = scratch("values");
-    let e = errors(&dir, "probes:\n  - name: a\n    wasm: builtin:http\n    schedule: '@every 10s'\n    timeout: 10 parsecs\n");
-    assert!(e[0].contains("vigil.yaml:5:14: invalid duration \"10 parsecs\""), "{e:?}");
+    let e = errors(
+        &dir,
+        "probes:\n  - name: a\n    wasm: builtin:http\n    schedule: '@every 10s'\n    timeout: 10 parsecs\n",
+    );
+    assert!(
+        e[0].contains("vigil.yaml:5:14: invalid duration \"10 parsecs\""),
+        "{e:?}"
+    );
     assert!(e[0].contains("expected e.g. 500ms"), "{e:?}");
 
-    let e = errors(&dir, "probes:\n  - name: a\n    wasm: builtin:http\n    schedule: '@every 10s'\n    limits: { memory: lots }\n");
-    assert!(e[0].contains("vigil.yaml:5:23: invalid size \"lots\""), "{e:?}");
+    let e = errors(
+        &dir,
+        "probes:\n  - name: a\n    wasm: builtin:http\n    schedule: '@every 10s'\n    limits: { memory: lots }\n",
+    );
+    assert!(
+        e[0].contains("vigil.yaml:5:23: invalid size \"lots\""),
+        "{e:?}"
+    );
 
-    let e = errors(&dir, "probes:\n  - name: a\n    wasm: builtin:http\n    schedule: '61 * * * * *'\n");
-    assert!(e[0].contains("vigil.yaml:4:15: invalid schedule \"61 * * * * *\""), "{e:?}");
+    let e = errors(
+        &dir,
+        "probes:\n  - name: a\n    wasm: builtin:http\n    schedule: '61 * * * * *'\n",
+    );
+    assert!(
+        e[0].contains("vigil.yaml:4:15: invalid schedule \"61 * * * * *\""),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -141,15 +165,30 @@ fn every_semantic_problem_is_reported_at_once() {
     let all = errs.join("\n");
     assert!(all.contains("vigil.yaml:3:11: wasm file"), "{all}");
     assert!(all.contains("probes/missing.wasm not found"), "{all}");
-    assert!(all.contains("vigil.yaml:6:11: unknown bundled probe \"builtin:nope\""), "{all}");
-    assert!(all.contains("vigil.yaml:8:13: invalid allow entry \"example.com\""), "{all}");
+    assert!(
+        all.contains("vigil.yaml:6:11: unknown bundled probe \"builtin:nope\""),
+        "{all}"
+    );
+    assert!(
+        all.contains("vigil.yaml:8:13: invalid allow entry \"example.com\""),
+        "{all}"
+    );
     assert!(
         all.contains("vigil.yaml:9:11: duplicate probe name \"a\" (first defined at line 2)"),
         "{all}"
     );
-    assert!(all.contains("vigil.yaml:12:11: invalid probe name \"bad name!\""), "{all}");
-    assert!(all.contains("vigil.yaml:15:15: invalid label name \"__reserved\""), "{all}");
-    assert!(all.contains("vigil.yaml:16:20: a secret must be env:VARIABLE or file:PATH"), "{all}");
+    assert!(
+        all.contains("vigil.yaml:12:11: invalid probe name \"bad name!\""),
+        "{all}"
+    );
+    assert!(
+        all.contains("vigil.yaml:15:15: invalid label name \"__reserved\""),
+        "{all}"
+    );
+    assert!(
+        all.contains("vigil.yaml:16:20: a secret must be env:VARIABLE or file:PATH"),
+        "{all}"
+    );
     assert_eq!(errs.len(), 7, "{all}");
 }
 
@@ -161,15 +200,24 @@ fn missing_secret_sources_are_named() {
         "probes:\n  - name: a\n    wasm: builtin:http\n    schedule: '@every 10s'\n    secrets: { a: env:VIGIL_TEST_SURELY_UNSET, b: file:nope.txt }\n",
     );
     let all = errs.join("\n");
-    assert!(all.contains("environment variable VIGIL_TEST_SURELY_UNSET is not set"), "{all}");
-    assert!(all.contains("secret from file:nope.txt: cannot read"), "{all}");
+    assert!(
+        all.contains("environment variable VIGIL_TEST_SURELY_UNSET is not set"),
+        "{all}"
+    );
+    assert!(
+        all.contains("secret from file:nope.txt: cannot read"),
+        "{all}"
+    );
 }
 
 #[test]
 fn yaml_syntax_errors_have_a_position() {
     let dir = scratch("syntax");
     let errs = errors(&dir, "probes:\n  - name: [a\n");
-    assert!(errs[0].starts_with(&format!("{}:", dir.join("vigil.yaml").display())), "{errs:?}");
+    assert!(
+        errs[0].starts_with(&format!("{}:", dir.join("vigil.yaml").display())),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -190,9 +238,18 @@ fn rule_file_globs_are_expanded_relative_to_the_config() {
 #[test]
 fn notifiers_need_what_they_send_to() {
     let dir = scratch("notifiers");
-    let errs = errors(&dir, "notifiers:\n  - webhook: {}\n  - pagerduty: {}\n  - slack: { url: ftp://x }\n");
+    let errs = errors(
+        &dir,
+        "notifiers:\n  - webhook: {}\n  - pagerduty: {}\n  - slack: { url: ftp://x }\n",
+    );
     let all = errs.join("\n");
-    assert!(all.contains("vigil.yaml:2:5: webhook notifier needs `url`"), "{all}");
-    assert!(all.contains("pagerduty notifier needs `routing_key`"), "{all}");
+    assert!(
+        all.contains("vigil.yaml:2:5: webhook notifier needs `url`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("pagerduty notifier needs `routing_key`"),
+        "{all}"
+    );
     assert!(all.contains("must start with http:// or https://"), "{all}");
 }

@@ -54,7 +54,10 @@ pub(crate) struct Metered<'a, T> {
 }
 
 impl<'a, T> Metered<'a, T> {
-    pub(crate) fn new(inner: Pin<Box<dyn Future<Output = T> + Send + 'a>>, meter: Arc<CpuMeter>) -> Self {
+    pub(crate) fn new(
+        inner: Pin<Box<dyn Future<Output = T> + Send + 'a>>,
+        meter: Arc<CpuMeter>,
+    ) -> Self {
         Metered { inner, meter }
     }
 }
@@ -94,6 +97,9 @@ mod tests {
         fut.await;
         let used = meter.used();
         assert!(used >= Duration::from_millis(20), "{used:?}");
-        assert!(used < Duration::from_millis(90), "the 100ms sleep was charged: {used:?}");
+        assert!(
+            used < Duration::from_millis(90),
+            "the 100ms sleep was charged: {used:?}"
+        );
     }
 }

@@ -505,18 +505,13 @@ impl Body for MeteredBody {
                     self.read += data.len() as u64;
                 }
                 if self.read > self.cap {
-                    let why = format!(
-                        "response body cap of {} exceeded",
-                        format_size(self.cap)
-                    );
+                    let why = format!("response body cap of {} exceeded", format_size(self.cap));
                     self.exchange
                         .rec
                         .lock()
                         .violate(Reason::LimitExceeded, why.clone());
                     self.finish(Some(why));
-                    return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
-                        self.cap,
-                    )))));
+                    return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.cap)))));
                 }
                 self.timeout.reset();
                 Poll::Ready(Some(Ok(frame)))

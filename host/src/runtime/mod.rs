@@ -314,7 +314,12 @@ impl Runtime {
             bytes.len().hash(&mut h);
             h.finish()
         };
-        if let Some(p) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(p) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(p.clone());
         }
         let probe = self.compile(bytes)?;
@@ -441,7 +446,8 @@ impl Runtime {
                         SocketAddrUse::TcpConnect => {
                             let ok = allow.allows_addr(addr).await;
                             if !ok {
-                                rec.lock().violate(Reason::Denied, format!("denied: {addr}"));
+                                rec.lock()
+                                    .violate(Reason::Denied, format!("denied: {addr}"));
                             }
                             ok
                         }

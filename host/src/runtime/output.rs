@@ -55,9 +55,7 @@ impl OutputStream for Capture {
         if self.push(&bytes) {
             Ok(())
         } else {
-            Err(StreamError::Trap(wasmtime::format_err!(
-                "log cap exceeded"
-            )))
+            Err(StreamError::Trap(wasmtime::format_err!("log cap exceeded")))
         }
     }
 

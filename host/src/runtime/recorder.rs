@@ -319,6 +319,7 @@ impl Recorder {
             metrics: std::mem::take(&mut self.metrics),
             logs: std::mem::take(&mut self.logs),
             http: std::mem::take(&mut self.http),
+            attempts: Vec::new(),
         }
     }
 
@@ -331,7 +332,9 @@ impl Recorder {
             .iter()
             .filter(|l| l.source == LogSource::Stderr)
             .collect();
-        let at = stderr.iter().rposition(|l| l.message.contains("panicked"))?;
+        let at = stderr
+            .iter()
+            .rposition(|l| l.message.contains("panicked"))?;
         let mut msg = stderr[at + 1..]
             .iter()
             .map(|l| l.message.as_str())
