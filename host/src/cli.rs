@@ -23,9 +23,60 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: probes on their schedules, /metrics, the API, hot reload.
+    Run(DaemonArgs),
+    /// Validate a config: parse it, compile every probe, read every rule file.
+    Check(CheckArgs),
     /// Work with probes: run one once, list the bundled ones.
     #[command(subcommand)]
     Probe(ProbeCommand),
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Arguments of `vigil run`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// The config file.
+    #[arg(short, long, value_name = "FILE", default_value = "vigil.yaml")]
+    pub config: std::path::PathBuf,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Arguments of `vigil check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The config file.
+    #[arg(short, long, value_name = "FILE", default_value = "vigil.yaml")]
+    pub config: std::path::PathBuf,
+}
+
+impl Cli {
+    /// The log format asked for (text unless `vigil run --log-format json`).
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Run(a) => a.log_format,
+            _ => LogFormat::Text,
+        }
+    }
+
+    /// The default log filter: the daemon reports what it does, one-shot commands only
+    /// warnings.
+    pub fn default_log_filter(&self) -> &'static str {
+        match &self.command {
+            Command::Run(_) => "info",
+            _ => "warn",
+        }
+    }
 }
 
 /// `vigil probe ...`
@@ -88,6 +139,8 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Run(args) => daemon_run(args).await,
+        Command::Check(args) => check(args).await,
         Command::Probe(ProbeCommand::Run(args)) => probe_run(args).await,
         Command::Probe(ProbeCommand::Builtins) => {
             for b in crate::builtin::BUILTINS {
@@ -95,6 +148,122 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+async fn daemon_run(args: DaemonArgs) -> ExitCode {
+    use crate::daemon::Daemon;
+    let daemon = match Daemon::start(&args.config).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {}: cannot start:\n{e}", args.config.display());
+            return ExitCode::from(1);
+        }
+    };
+    let global = daemon.active().config.global.clone();
+    let listener = match tokio::net::TcpListener::bind(global.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", global.listen);
+            daemon.stop(global.shutdown_grace).await;
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(
+        listen = %global.listen,
+        probes = daemon.active().probes.len(),
+        config = %args.config.display(),
+        state_dir = %global.state_dir.display(),
+        "vigil is running"
+    );
+    if let Err(e) = crate::watch::spawn(daemon.clone()) {
+        tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP or POST /-/reload");
+    }
+    spawn_signal_handlers(daemon.clone());
+    let stop = daemon.shutdown.clone();
+    if let Err(e) = crate::server::serve(
+        listener,
+        daemon.clone(),
+        async move { stop.cancelled().await },
+    )
+    .await
+    {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
+    tracing::info!("shutting down: waiting for in-flight runs");
+    daemon.stop(global.shutdown_grace).await;
+    tracing::info!("state flushed; bye");
+    ExitCode::SUCCESS
+}
+
+fn spawn_signal_handlers(daemon: std::sync::Arc<crate::daemon::Daemon>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let d = daemon.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            let _ = d.reload().await;
+        }
+    });
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+        daemon.shutdown.cancel();
+    });
+}
+
+async fn check(args: CheckArgs) -> ExitCode {
+    let mut problems: Vec<String> = Vec::new();
+    let config = match crate::config::Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors.0 {
+                println!("{e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    match Runtime::new(&RuntimeOptions {
+        max_concurrent_runs: 1,
+        ..RuntimeOptions::default()
+    }) {
+        Ok(rt) => {
+            if let Err(errors) = crate::daemon::compile_all(&rt, &config).await {
+                problems.extend(errors.0.iter().map(|e| e.to_string()));
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    for f in &config.rule_files {
+        if let Err(e) = std::fs::read_to_string(f) {
+            problems.push(format!("{}: cannot read rule file: {e}", f.display()));
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "{}: OK ({} probes compiled, {} rule files)",
+            args.config.display(),
+            config.probes.len(),
+            config.rule_files.len()
+        );
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            println!("{p}");
+        }
+        println!("{}: {} problem(s)", args.config.display(), problems.len());
+        ExitCode::from(1)
     }
 }
 

@@ -15,14 +15,23 @@
 //! - [`schedule`]: cron and `@every` schedules with a stable per-probe offset (pure).
 //! - [`store`]: samples in per-series ring buffers, persisted to SQLite; recent runs.
 //! - [`units`]: durations and byte sizes as people write them.
+//! - [`daemon`]: the running service: active config, one scheduler task per probe, runs
+//!   with retries under a concurrency limit, reloads that succeed whole or change nothing.
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, the JSON API, `/-/reload`.
+//! - [`telemetry`]: vigil's own metrics and the exposition formats.
+//! - [`watch`]: reload when the config, rule or probe files change.
 //! - [`cli`]: the `vigil` command line.
 
 pub mod builtin;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod record;
 pub mod report;
 pub mod runtime;
 pub mod schedule;
+pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod units;
+pub mod watch;

@@ -60,7 +60,7 @@ impl Schedule {
         };
         let trimmed = expr.trim();
         let kind = if let Some(every) = trimmed.strip_prefix("@every") {
-            let d = crate::units::parse_duration(every).map_err(|e| err(e.to_string()))?;
+            let d = crate::units::parse_duration(every.trim()).map_err(|e| err(e.to_string()))?;
             if d < Duration::from_millis(100) {
                 return Err(err("@every needs at least 100ms".into()));
             }

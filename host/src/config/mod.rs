@@ -237,7 +237,11 @@ impl Config {
 }
 
 fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
-    let text = e.without_snippet().to_string();
+    // Library advice ("set DuplicateKeyPolicy in Options") means nothing to a user.
+    let text = e
+        .without_snippet()
+        .to_string()
+        .replace(", set DuplicateKeyPolicy in Options if acceptable", "");
     let location = e.location().map(|l| Location {
         file: path.to_path_buf(),
         line: l.line(),

@@ -1,0 +1,433 @@
+//! The running service: the active config, one scheduler task per probe, runs with retries
+//! under a global concurrency limit, results into the store, and reloads that either fully
+//! succeed or change nothing.
+//!
+//! Invariants:
+//! - a reload validates the file and compiles every probe before anything is swapped; a bad
+//!   file keeps the running config (and says why);
+//! - a probe whose config and component are unchanged keeps its scheduler task (its
+//!   schedule and in-flight run) across reloads;
+//! - a probe never has two runs of scheduled ticks at once: an overlapping tick is skipped
+//!   and counted.
+
+use crate::config::{Config, ConfigError, ConfigErrors, ProbeConfig, ProbeSource};
+use crate::record::{Attempt, ProbeRun};
+use crate::runtime::{Probe, RunSpec, Runtime, RuntimeOptions};
+use crate::store::Store;
+use crate::telemetry::Telemetry;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Default sample retention when the config sets none.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(15 * 60);
+
+/// Errors starting the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The runtime could not start.
+    #[error("{0}")]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    /// The state directory could not be opened.
+    #[error("{0}")]
+    Store(#[from] crate::store::SqliteError),
+}
+
+/// What a probe is doing, for the API.
+#[derive(Debug, Clone, Default)]
+pub struct SlotStatus {
+    /// A run is in flight.
+    pub running: bool,
+    /// When the next tick fires.
+    pub next_run: Option<SystemTime>,
+}
+
+/// One configured probe with its compiled component and scheduler.
+pub struct ProbeSlot {
+    /// Its config.
+    pub config: ProbeConfig,
+    probe: Probe,
+    spec: Arc<RunSpec>,
+    component_hash: u64,
+    cancel: CancellationToken,
+    running: AtomicBool,
+    status: Mutex<SlotStatus>,
+}
+
+impl ProbeSlot {
+    /// Current status.
+    pub fn status(&self) -> SlotStatus {
+        let mut s = self
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        s.running = self.running.load(Ordering::Relaxed);
+        s
+    }
+}
+
+/// The config in force and its probes.
+pub struct Active {
+    /// The validated config.
+    pub config: Config,
+    /// Probes by name.
+    pub probes: BTreeMap<String, Arc<ProbeSlot>>,
+}
+
+/// Everything the daemon's tasks share.
+pub struct Daemon {
+    config_path: PathBuf,
+    /// The probe runtime.
+    pub runtime: Runtime,
+    /// Samples and runs.
+    pub store: Store,
+    /// vigil's own metrics.
+    pub telemetry: Telemetry,
+    active: RwLock<Arc<Active>>,
+    ready: AtomicBool,
+    permits: Arc<Semaphore>,
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Cancelled on shutdown.
+    pub shutdown: CancellationToken,
+    /// Every run and scheduler task.
+    pub tasks: TaskTracker,
+}
+
+impl Daemon {
+    /// Load the config, compile every probe, open the store, start the schedulers.
+    pub async fn start(config_path: &Path) -> Result<Arc<Daemon>, DaemonError> {
+        let config = load_config(config_path).await?;
+        let g = &config.global;
+        let runtime = Runtime::new(&RuntimeOptions {
+            max_concurrent_runs: (g.concurrency as u32).saturating_add(8),
+            ..RuntimeOptions::default()
+        })?;
+        let compiled = compile_all(&runtime, &config).await?;
+        let retention = g.retention.unwrap_or(DEFAULT_RETENTION);
+        let store = {
+            let dir = g.state_dir.clone();
+            let kept = g.runs_kept;
+            tokio::task::spawn_blocking(move || {
+                Store::open(&dir, retention, kept, SystemTime::now())
+            })
+            .await
+            .expect("store open does not panic")?
+        };
+        let daemon = Arc::new(Daemon {
+            config_path: config_path.to_path_buf(),
+            runtime,
+            store,
+            telemetry: Telemetry::default(),
+            permits: Arc::new(Semaphore::new(g.concurrency)),
+            active: RwLock::new(Arc::new(Active {
+                config: config.clone(),
+                probes: BTreeMap::new(),
+            })),
+            ready: AtomicBool::new(false),
+            reload_lock: tokio::sync::Mutex::new(()),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        daemon.swap(config, compiled);
+        daemon.telemetry.reload(true);
+        daemon.ready.store(true, Ordering::Relaxed);
+        daemon.spawn_housekeeping();
+        Ok(daemon)
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// Ready once the config is loaded and every probe compiled.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && !self.shutdown.is_cancelled()
+    }
+
+    /// The config in force.
+    pub fn active(&self) -> Arc<Active> {
+        self.active
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-read the config. On any problem the running config stays, the problems are
+    /// logged and returned, and `vigil_config_last_reload_successful` becomes 0.
+    pub async fn reload(self: &Arc<Self>) -> Result<(), ConfigErrors> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let result = async {
+            let config = load_config(&self.config_path).await?;
+            let compiled = compile_all(&self.runtime, &config).await?;
+            Ok::<_, ConfigErrors>((config, compiled))
+        }
+        .await;
+        match result {
+            Ok((config, compiled)) => {
+                let old = self.active();
+                if old.config.global.listen != config.global.listen
+                    || old.config.global.state_dir != config.global.state_dir
+                    || old.config.global.concurrency != config.global.concurrency
+                {
+                    tracing::warn!(
+                        "global.listen, global.state_dir and global.concurrency take effect \
+                         only after a restart"
+                    );
+                }
+                self.store
+                    .set_retention(config.global.retention.unwrap_or(DEFAULT_RETENTION));
+                let (kept, started, stopped) = self.swap(config, compiled);
+                self.telemetry.reload(true);
+                tracing::info!(
+                    path = %self.config_path.display(),
+                    kept, started, stopped, "configuration reloaded"
+                );
+                Ok(())
+            }
+            Err(errors) => {
+                self.telemetry.reload(false);
+                tracing::error!(
+                    path = %self.config_path.display(),
+                    errors = %errors,
+                    "configuration reload failed; the running configuration stays in force"
+                );
+                Err(errors)
+            }
+        }
+    }
+
+    /// Install a validated config: keep unchanged probes, start new or changed ones, stop
+    /// the rest. Returns (kept, started, stopped).
+    fn swap(
+        self: &Arc<Self>,
+        config: Config,
+        compiled: BTreeMap<String, (Probe, u64)>,
+    ) -> (usize, usize, usize) {
+        let old = self.active();
+        let mut probes = BTreeMap::new();
+        let (mut kept, mut started) = (0, 0);
+        let mut compiled = compiled;
+        for pc in &config.probes {
+            let (probe, hash) = compiled.remove(&pc.name).expect("compiled every probe");
+            if let Some(slot) = old.probes.get(&pc.name)
+                && slot.config == *pc
+                && slot.component_hash == hash
+            {
+                probes.insert(pc.name.clone(), slot.clone());
+                kept += 1;
+                continue;
+            }
+            let slot = Arc::new(ProbeSlot {
+                spec: Arc::new(RunSpec {
+                    name: pc.name.clone(),
+                    config: pc.config.clone(),
+                    secrets: pc.secrets.clone(),
+                    allow: pc.allow.clone(),
+                    limits: pc.limits,
+                }),
+                config: pc.clone(),
+                probe,
+                component_hash: hash,
+                cancel: self.shutdown.child_token(),
+                running: AtomicBool::new(false),
+                status: Mutex::new(SlotStatus::default()),
+            });
+            self.spawn_scheduler(slot.clone());
+            probes.insert(pc.name.clone(), slot);
+            started += 1;
+        }
+        let mut stopped = 0;
+        for (name, slot) in &old.probes {
+            if probes.get(name).is_none_or(|s| !Arc::ptr_eq(s, slot)) {
+                slot.cancel.cancel();
+                stopped += 1;
+                if !probes.contains_key(name) {
+                    self.store.mark_probe_stale(name, SystemTime::now());
+                }
+            }
+        }
+        let names: Vec<String> = probes.keys().cloned().collect();
+        self.telemetry
+            .retain_probes(&|p| names.binary_search_by(|n| n.as_str().cmp(p)).is_ok());
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Active { config, probes });
+        (kept, started, stopped)
+    }
+
+    fn spawn_scheduler(self: &Arc<Self>, slot: Arc<ProbeSlot>) {
+        let daemon = self.clone();
+        self.tasks.spawn(async move {
+            loop {
+                let now = SystemTime::now();
+                let Some(next) = slot.config.schedule.next_after(now) else {
+                    tracing::warn!(probe = %slot.config.name, "schedule never fires again");
+                    break;
+                };
+                slot.status
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .next_run = Some(next);
+                let wait = next.duration_since(now).unwrap_or_default();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = slot.cancel.cancelled() => break,
+                }
+                if slot.running.swap(true, Ordering::AcqRel) {
+                    daemon.telemetry.skipped_tick(&slot.config.name);
+                    tracing::warn!(
+                        probe = %slot.config.name,
+                        "tick skipped: the previous run is still going"
+                    );
+                    continue;
+                }
+                let daemon2 = daemon.clone();
+                let slot2 = slot.clone();
+                daemon.tasks.spawn(async move {
+                    daemon2.run_tick(&slot2, Some(next)).await;
+                    slot2.running.store(false, Ordering::Release);
+                });
+            }
+        });
+    }
+
+    /// Run a probe now (the API's "run now"); the result is recorded like a scheduled run.
+    pub async fn run_now(self: &Arc<Self>, name: &str) -> Option<ProbeRun> {
+        let slot = self.active().probes.get(name)?.clone();
+        Some(self.run_tick(&slot, None).await)
+    }
+
+    /// One tick: wait for a permit, run with retries, record.
+    async fn run_tick(&self, slot: &ProbeSlot, scheduled: Option<SystemTime>) -> ProbeRun {
+        let _permit = self.permits.clone().acquire_owned().await;
+        if let Some(at) = scheduled {
+            let lag = SystemTime::now().duration_since(at).unwrap_or_default();
+            self.telemetry.schedule_lag.observe(lag);
+        }
+        let started = Instant::now();
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut run = self.runtime.run(&slot.probe, &slot.spec).await;
+        while !run.outcome.is_ok() && (attempts.len() as u32) < slot.config.retries {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            attempts.push(Attempt {
+                outcome: run.outcome,
+                reason: run.reason,
+                message: run.message.clone(),
+                duration: run.duration,
+            });
+            run = self.runtime.run(&slot.probe, &slot.spec).await;
+        }
+        run.attempts = attempts;
+        let previous = self.store.last_run(&slot.config.name).map(|r| r.outcome);
+        self.store.record_run(&run, &slot.config.labels);
+        self.telemetry
+            .run(&slot.config.name, run.outcome, started.elapsed());
+        if previous != Some(run.outcome) {
+            tracing::info!(
+                probe = %slot.config.name,
+                outcome = run.outcome.as_str(),
+                reason = run.reason.map(|r| r.as_str()).unwrap_or(""),
+                message = run.message.as_deref().unwrap_or(""),
+                "probe outcome changed"
+            );
+        } else {
+            tracing::debug!(probe = %slot.config.name, outcome = run.outcome.as_str(), "run");
+        }
+        run
+    }
+
+    fn spawn_housekeeping(self: &Arc<Self>) {
+        let daemon = self.clone();
+        self.tasks.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = daemon.shutdown.cancelled() => break,
+                }
+                daemon.store.prune(SystemTime::now());
+            }
+        });
+    }
+
+    /// Stop scheduling, let in-flight runs finish within `grace`, flush the store.
+    pub async fn stop(&self, grace: Duration) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace = %crate::units::format_duration(grace),
+                "in-flight runs did not finish within the grace period"
+            );
+        }
+        self.store.close();
+    }
+}
+
+async fn load_config(path: &Path) -> Result<Config, ConfigErrors> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || Config::load(&path))
+        .await
+        .expect("config parsing does not panic")
+}
+
+/// Compile every probe of a config (cached by content), pointing errors at `wasm:`.
+pub async fn compile_all(
+    runtime: &Runtime,
+    config: &Config,
+) -> Result<BTreeMap<String, (Probe, u64)>, ConfigErrors> {
+    let mut out = BTreeMap::new();
+    let mut errors = Vec::new();
+    for pc in &config.probes {
+        let bytes: std::borrow::Cow<'static, [u8]> = match &pc.source {
+            ProbeSource::Builtin(b) => b.wasm.into(),
+            ProbeSource::File(path) => match tokio::fs::read(path).await {
+                Ok(b) => b.into(),
+                Err(e) => {
+                    errors.push(ConfigError {
+                        location: Some(pc.source_location.clone()),
+                        message: format!("cannot read {}: {e}", path.display()),
+                    });
+                    continue;
+                }
+            },
+        };
+        let hash = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            h.finish()
+        };
+        // Compiling is CPU-heavy (seconds for JS/Python components): keep it off the
+        // async workers.
+        let result = tokio::task::block_in_place(|| runtime.load(&bytes));
+        match result {
+            Ok(p) => {
+                out.insert(pc.name.clone(), (p, hash));
+            }
+            Err(e) => errors.push(ConfigError {
+                location: Some(pc.source_location.clone()),
+                message: format!("probe {:?}: {e}", pc.name),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
