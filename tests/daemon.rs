@@ -483,3 +483,17 @@ async fn check_lists_every_problem_with_its_position() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sidecar_example_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sidecar.yaml");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["check", "-c", example])
+        .env("SHOP_SYNTHETIC_PASSWORD", "example")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("OK (4 probes compiled"), "{stdout}");
+}

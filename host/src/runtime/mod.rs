@@ -500,7 +500,14 @@ fn engine_config(options: &RuntimeOptions, pooling: bool) -> wasmtime::Config {
             .max_memories_per_component(16)
             .max_tables_per_component(64)
             .max_component_instance_size(1 << 20)
-            .max_core_instance_size(16 << 20);
+            .max_core_instance_size(16 << 20)
+            // Keep the first MiB of each memory and table resident and reset it in place
+            // (pagemap scan, kernel 6.7+, falls back by itself): without this every run
+            // pays an madvise, a TLB shootdown on the other core and fresh page faults,
+            // which was two thirds of a no-op run (docs/BENCHMARKS.md).
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(1 << 20)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
     config
