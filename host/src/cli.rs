@@ -30,6 +30,20 @@ pub enum Command {
     /// Work with probes: run one once, list the bundled ones.
     #[command(subcommand)]
     Probe(ProbeCommand),
+    /// Service level objectives.
+    #[command(subcommand)]
+    Slo(SloCommand),
+}
+
+/// `vigil slo ...`
+#[derive(Debug, Subcommand)]
+pub enum SloCommand {
+    /// Print the rules generated from `slos:` as a Prometheus rule file.
+    Rules {
+        /// The config file.
+        #[arg(short, long, value_name = "FILE", default_value = "vigil.yaml")]
+        config: std::path::PathBuf,
+    },
 }
 
 /// Log line format.
@@ -54,10 +68,25 @@ pub struct DaemonArgs {
 
 /// Arguments of `vigil check`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CheckArgs {
+    /// Check something other than a whole config.
+    #[command(subcommand)]
+    pub what: Option<CheckWhat>,
     /// The config file.
     #[arg(short, long, value_name = "FILE", default_value = "vigil.yaml")]
     pub config: std::path::PathBuf,
+}
+
+/// `vigil check ...`
+#[derive(Debug, Subcommand)]
+pub enum CheckWhat {
+    /// Validate Prometheus rule files, as `promtool check rules` does.
+    Rules {
+        /// Rule files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 impl Cli {
@@ -141,6 +170,16 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => daemon_run(args).await,
         Command::Check(args) => check(args).await,
+        Command::Slo(SloCommand::Rules { config }) => match crate::config::Config::load(&config) {
+            Ok(c) => {
+                print!("{}", crate::rules::slo::rule_file(&c.slos));
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::from(1)
+            }
+        },
         Command::Probe(ProbeCommand::Run(args)) => probe_run(args).await,
         Command::Probe(ProbeCommand::Builtins) => {
             for b in crate::builtin::BUILTINS {
@@ -223,7 +262,39 @@ fn spawn_signal_handlers(daemon: std::sync::Arc<crate::daemon::Daemon>) {
     });
 }
 
+fn check_rules(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        println!("Checking {}", f.display());
+        match crate::rules::file::load(f) {
+            Ok((groups, warnings)) => {
+                let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                for w in &warnings {
+                    println!("  WARNING: {w}");
+                }
+                println!("  SUCCESS: {n} rules found");
+            }
+            Err(errors) => {
+                failed = true;
+                println!("  FAILED:");
+                for e in errors.0 {
+                    println!("{e}");
+                }
+            }
+        }
+        println!();
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 async fn check(args: CheckArgs) -> ExitCode {
+    if let Some(CheckWhat::Rules { files }) = &args.what {
+        return check_rules(files);
+    }
     let mut problems: Vec<String> = Vec::new();
     let config = match crate::config::Config::load(&args.config) {
         Ok(c) => c,
@@ -246,8 +317,8 @@ async fn check(args: CheckArgs) -> ExitCode {
         Err(e) => problems.push(e.to_string()),
     }
     for f in &config.rule_files {
-        if let Err(e) = std::fs::read_to_string(f) {
-            problems.push(format!("{}: cannot read rule file: {e}", f.display()));
+        if let Err(errors) = crate::rules::file::load(f) {
+            problems.extend(errors.0.iter().map(|e| e.to_string()));
         }
     }
     if problems.is_empty() {

@@ -12,8 +12,10 @@
 
 use crate::config::{Config, ConfigError, ConfigErrors, ProbeConfig, ProbeSource};
 use crate::record::{Attempt, ProbeRun};
+use crate::rules::file::GroupSpec;
+use crate::rules::group::RuleGroup;
 use crate::runtime::{Probe, RunSpec, Runtime, RuntimeOptions};
-use crate::store::Store;
+use crate::store::{RetentionPolicy, Store};
 use crate::telemetry::Telemetry;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -76,12 +78,21 @@ impl ProbeSlot {
     }
 }
 
-/// The config in force and its probes.
+/// A rule group with its evaluation task.
+pub struct GroupSlot {
+    /// The group and its rules' state.
+    pub group: Mutex<RuleGroup>,
+    cancel: CancellationToken,
+}
+
+/// The config in force, its probes and its rule groups.
 pub struct Active {
     /// The validated config.
     pub config: Config,
     /// Probes by name.
     pub probes: BTreeMap<String, Arc<ProbeSlot>>,
+    /// Rule groups, in file order.
+    pub groups: Vec<Arc<GroupSlot>>,
 }
 
 /// Everything the daemon's tasks share.
@@ -113,7 +124,8 @@ impl Daemon {
             ..RuntimeOptions::default()
         })?;
         let compiled = compile_all(&runtime, &config).await?;
-        let retention = g.retention.unwrap_or(DEFAULT_RETENTION);
+        let groups = load_rules(&config).await?;
+        let retention = retention_for(&config, &groups);
         let store = {
             let dir = g.state_dir.clone();
             let kept = g.runs_kept;
@@ -132,13 +144,14 @@ impl Daemon {
             active: RwLock::new(Arc::new(Active {
                 config: config.clone(),
                 probes: BTreeMap::new(),
+                groups: Vec::new(),
             })),
             ready: AtomicBool::new(false),
             reload_lock: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
-        daemon.swap(config, compiled);
+        daemon.swap(config, compiled, groups);
         daemon.telemetry.reload(true);
         daemon.ready.store(true, Ordering::Relaxed);
         daemon.spawn_housekeeping();
@@ -170,11 +183,12 @@ impl Daemon {
         let result = async {
             let config = load_config(&self.config_path).await?;
             let compiled = compile_all(&self.runtime, &config).await?;
-            Ok::<_, ConfigErrors>((config, compiled))
+            let groups = load_rules(&config).await?;
+            Ok::<_, ConfigErrors>((config, compiled, groups))
         }
         .await;
         match result {
-            Ok((config, compiled)) => {
+            Ok((config, compiled, groups)) => {
                 let old = self.active();
                 if old.config.global.listen != config.global.listen
                     || old.config.global.state_dir != config.global.state_dir
@@ -185,9 +199,8 @@ impl Daemon {
                          only after a restart"
                     );
                 }
-                self.store
-                    .set_retention(config.global.retention.unwrap_or(DEFAULT_RETENTION));
-                let (kept, started, stopped) = self.swap(config, compiled);
+                self.store.set_retention(retention_for(&config, &groups));
+                let (kept, started, stopped) = self.swap(config, compiled, groups);
                 self.telemetry.reload(true);
                 tracing::info!(
                     path = %self.config_path.display(),
@@ -213,6 +226,7 @@ impl Daemon {
         self: &Arc<Self>,
         config: Config,
         compiled: BTreeMap<String, (Probe, u64)>,
+        group_specs: Vec<GroupSpec>,
     ) -> (usize, usize, usize) {
         let old = self.active();
         let mut probes = BTreeMap::new();
@@ -260,8 +274,32 @@ impl Daemon {
         let names: Vec<String> = probes.keys().cloned().collect();
         self.telemetry
             .retain_probes(&|p| names.binary_search_by(|n| n.as_str().cmp(p)).is_ok());
-        *self.active.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Active { config, probes });
+        // Rule groups are always restarted (they are cheap), keeping their alert state.
+        let mut groups = Vec::new();
+        for spec in group_specs {
+            let mut group = RuleGroup::new(spec, config.global.evaluation_interval);
+            if let Some(old) = old
+                .groups
+                .iter()
+                .find(|o| o.group.lock().unwrap_or_else(|e| e.into_inner()).key() == group.key())
+            {
+                group.adopt_state(&old.group.lock().unwrap_or_else(|e| e.into_inner()));
+            }
+            let slot = Arc::new(GroupSlot {
+                group: Mutex::new(group),
+                cancel: self.shutdown.child_token(),
+            });
+            self.spawn_group(slot.clone());
+            groups.push(slot);
+        }
+        for old in &old.groups {
+            old.cancel.cancel();
+        }
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Active {
+            config,
+            probes,
+            groups,
+        });
         (kept, started, stopped)
     }
 
@@ -299,6 +337,82 @@ impl Daemon {
                 });
             }
         });
+    }
+
+    fn spawn_group(self: &Arc<Self>, slot: Arc<GroupSlot>) {
+        let daemon = self.clone();
+        let (interval, key) = {
+            let g = slot.group.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                g.interval,
+                format!("{}\0{}", g.spec.file.display(), g.spec.name),
+            )
+        };
+        // The same stable spreading as probes: groups sharing an interval do not all
+        // evaluate in the same instant.
+        let schedule = match crate::schedule::Schedule::parse(&format!(
+            "@every {}ms",
+            interval.as_millis().max(100)
+        )) {
+            Ok(s) => s.spread(&key),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot schedule rule group");
+                return;
+            }
+        };
+        self.tasks.spawn(async move {
+            loop {
+                let now = SystemTime::now();
+                let Some(next) = schedule.next_after(now) else {
+                    break;
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(next.duration_since(now).unwrap_or_default()) => {}
+                    _ = slot.cancel.cancelled() => break,
+                }
+                // Evaluation is CPU work under the store's read lock: off the async workers.
+                let d = daemon.clone();
+                let s = slot.clone();
+                let ts = crate::store::millis(next);
+                let done = tokio::task::spawn_blocking(move || d.eval_group(&s, ts)).await;
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "rule group evaluation panicked");
+                }
+            }
+        });
+    }
+
+    /// Evaluate one group at `ts` (ms).
+    fn eval_group(&self, slot: &GroupSlot, ts: i64) {
+        let global = &self.active().config.global;
+        let external = global.external_labels.clone();
+        let mut group = slot.group.lock().unwrap_or_else(|e| e.into_inner());
+        let limits = crate::promql::Limits {
+            max_samples: global.rule_max_samples,
+            deadline: Some(Instant::now() + global.rule_query_timeout),
+            // As Prometheus: a subquery without a step uses the group's interval.
+            subquery_step_ms: group.interval.as_millis() as i64,
+        };
+        let started = Instant::now();
+        let outcome = group.eval(ts, &self.store, &external, &limits);
+        self.telemetry.rule_group(
+            &group.spec.name,
+            outcome.evaluated,
+            outcome.failures.len(),
+            started.elapsed(),
+            ts,
+        );
+        for (rule, error) in &outcome.failures {
+            tracing::warn!(group = %group.spec.name, rule, error, "rule evaluation failed");
+        }
+    }
+
+    /// Evaluate every group once now (tests, `vigil test rules`-style stepping).
+    pub fn eval_all_now(&self) {
+        let ts = crate::store::millis(SystemTime::now());
+        for slot in &self.active().groups {
+            self.eval_group(slot, ts);
+        }
     }
 
     /// Run a probe now (the API's "run now"); the result is recorded like a scheduled run.
@@ -377,6 +491,66 @@ impl Daemon {
         }
         self.store.close();
     }
+}
+
+/// Parse every rule file of a config.
+async fn load_rules(config: &Config) -> Result<Vec<GroupSpec>, ConfigErrors> {
+    let files = config.rule_files.clone();
+    let slos = config.slos.clone();
+    let slo_path = PathBuf::from(format!("{} (slos)", config.path.display()));
+    tokio::task::spawn_blocking(move || {
+        let mut groups = Vec::new();
+        let mut errors = Vec::new();
+        if !slos.is_empty() {
+            match crate::rules::file::parse(&slo_path, &crate::rules::slo::rule_file(&slos)) {
+                Ok((g, _)) => groups.extend(g),
+                Err(e) => errors.extend(e.0),
+            }
+        }
+        for f in &files {
+            match crate::rules::file::load(f) {
+                Ok((g, warnings)) => {
+                    for w in warnings {
+                        tracing::warn!("{w}");
+                    }
+                    groups.extend(g);
+                }
+                Err(e) => errors.extend(e.0),
+            }
+        }
+        if errors.is_empty() {
+            Ok(groups)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    })
+    .await
+    .expect("rule parsing does not panic")
+}
+
+/// Keep each metric long enough for the longest range any rule reads it over (plus the
+/// 5m lookback and two evaluation intervals), and everything at least as long as the
+/// configured (or default) retention.
+fn retention_for(config: &Config, groups: &[GroupSpec]) -> RetentionPolicy {
+    let mut policy = RetentionPolicy::uniform(config.global.retention.unwrap_or(DEFAULT_RETENTION));
+    let margin = Duration::from_millis(crate::promql::LOOKBACK_MS as u64)
+        + 2 * config.global.evaluation_interval;
+    for rule in groups.iter().flat_map(|g| g.rules.iter()) {
+        for (name, lookback) in crate::rules::file::lookbacks(&rule.parsed) {
+            let needed = lookback + margin;
+            match name {
+                Some(name) => {
+                    let e = policy.by_name.entry(name).or_default();
+                    *e = (*e).max(needed);
+                }
+                // A selector without a metric name may read anything.
+                None => policy.default = policy.default.max(needed),
+            }
+        }
+    }
+    let default = policy.default;
+    policy.by_name.retain(|_, d| *d > default);
+    policy
 }
 
 async fn load_config(path: &Path) -> Result<Config, ConfigErrors> {

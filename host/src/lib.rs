@@ -9,6 +9,10 @@
 //!   [`runtime::RunSpec`]; out: a [`record::ProbeRun`].
 //! - [`config`]: `vigil.yaml` parsed strictly into typed, validated values, with
 //!   file:line:col errors.
+//! - [`rules`]: Prometheus rule files, the alert state machine, templates (pure).
+//! - [`promql`]: PromQL evaluation over the store (pure): parse with `promql-parser`,
+//!   evaluate instant and range queries against a [`promql::Storage`], bounded by
+//!   [`promql::Limits`].
 //! - [`record`]: the [`record::ProbeRun`] value every later stage consumes.
 //! - [`builtin`]: the probes bundled in the binary (`builtin:http`, `builtin:tcp`).
 //! - [`report`]: the human-readable report of a run for the terminal.
@@ -26,8 +30,10 @@ pub mod builtin;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod promql;
 pub mod record;
 pub mod report;
+pub mod rules;
 pub mod runtime;
 pub mod schedule;
 pub mod server;

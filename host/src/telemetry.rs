@@ -205,6 +205,18 @@ const LAG_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// Counters of one rule group.
+#[derive(Debug, Default, Clone, Copy)]
+struct GroupStats {
+    evaluations: u64,
+    failures: u64,
+    last_ts: f64,
+    last_duration: f64,
+}
+
+/// A per-group metric family: name, kind, help, and how to read it from the stats.
+type GroupFamily = (&'static str, Kind, &'static str, fn(&GroupStats) -> f64);
+
 /// Every metric vigil reports about itself.
 pub struct Telemetry {
     runs: Mutex<BTreeMap<(String, &'static str), u64>>,
@@ -213,6 +225,9 @@ pub struct Telemetry {
     pub run_duration: Histogram,
     /// Delay between a scheduled tick and the run's start.
     pub schedule_lag: Histogram,
+    /// Duration of rule group evaluations.
+    pub rule_eval_duration: Histogram,
+    rule_groups: Mutex<BTreeMap<String, GroupStats>>,
     reload_ok: AtomicU64,
     reload_ok_at: AtomicU64,
     reloads_failed: AtomicU64,
@@ -226,6 +241,8 @@ impl Default for Telemetry {
             skipped: Mutex::new(BTreeMap::new()),
             run_duration: Histogram::new(RUN_BUCKETS),
             schedule_lag: Histogram::new(LAG_BUCKETS),
+            rule_eval_duration: Histogram::new(RUN_BUCKETS),
+            rule_groups: Mutex::new(BTreeMap::new()),
             reload_ok: AtomicU64::new(0),
             reload_ok_at: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
@@ -271,6 +288,24 @@ impl Telemetry {
             .get(probe)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Record one evaluation of a rule group.
+    pub fn rule_group(
+        &self,
+        group: &str,
+        rules: usize,
+        failures: usize,
+        took: Duration,
+        ts_ms: i64,
+    ) {
+        self.rule_eval_duration.observe(took);
+        let mut groups = self.rule_groups.lock().unwrap_or_else(|e| e.into_inner());
+        let g = groups.entry(group.to_string()).or_default();
+        g.evaluations += rules as u64;
+        g.failures += failures as u64;
+        g.last_ts = ts_ms as f64 / 1000.0;
+        g.last_duration = took.as_secs_f64();
     }
 
     /// Record the result of a config (re)load.
@@ -337,6 +372,48 @@ impl Telemetry {
             "vigil_schedule_lag_seconds",
             "Delay from a scheduled tick to the start of its run.",
         );
+        self.rule_eval_duration.encode(
+            enc,
+            "vigil_rule_group_evaluation_duration_seconds",
+            "Duration of rule group evaluations.",
+        );
+        let groups = self
+            .rule_groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let families: [GroupFamily; 4] = [
+            (
+                "vigil_rule_evaluations_total",
+                Kind::Counter,
+                "Rule evaluations.",
+                |g| g.evaluations as f64,
+            ),
+            (
+                "vigil_rule_evaluation_failures_total",
+                Kind::Counter,
+                "Rule evaluations that failed (a failing rule fails alone).",
+                |g| g.failures as f64,
+            ),
+            (
+                "vigil_rule_group_last_evaluation_timestamp_seconds",
+                Kind::Gauge,
+                "When each rule group was last evaluated.",
+                |g| g.last_ts,
+            ),
+            (
+                "vigil_rule_group_last_duration_seconds",
+                Kind::Gauge,
+                "How long the last evaluation of each rule group took.",
+                |g| g.last_duration,
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            enc.family(name, kind, help);
+            for (group, stats) in &groups {
+                enc.sample(name, [("rule_group", group.as_str())], value(stats));
+            }
+        }
         enc.family(
             "vigil_config_last_reload_successful",
             Kind::Gauge,

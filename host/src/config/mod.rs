@@ -131,6 +131,10 @@ pub struct Global {
     pub runs_kept: usize,
     /// How long in-flight runs may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// A rule's query past this is stopped (that rule fails, the others go on).
+    pub rule_query_timeout: Duration,
+    /// A rule's query loading more samples than this fails.
+    pub rule_max_samples: usize,
 }
 
 /// An SLO from `slos:` (checked further by the rule engine).
@@ -221,12 +225,7 @@ impl Config {
 
     /// Validate config text; `path` names the file in errors and anchors relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
-        let raw: RawConfig = if text.trim().is_empty() {
-            serde_saphyr::from_str("{}")
-        } else {
-            serde_saphyr::from_str(text)
-        }
-        .map_err(|e| ConfigErrors(vec![yaml_error(path, &e)]))?;
+        let raw: RawConfig = parse_yaml(path, if text.trim().is_empty() { "{}" } else { text })?;
         Validator::new(path).validate(raw)
     }
 
@@ -234,6 +233,14 @@ impl Config {
     pub fn probe(&self, name: &str) -> Option<&ProbeConfig> {
         self.probes.iter().find(|p| p.name == name)
     }
+}
+
+/// Deserialize YAML strictly into `T`, turning errors into positioned [`ConfigErrors`].
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigErrors> {
+    serde_saphyr::from_str(text).map_err(|e| ConfigErrors(vec![yaml_error(path, &e)]))
 }
 
 fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
@@ -398,6 +405,11 @@ impl<'a> Validator<'a> {
                 .shutdown_grace
                 .map(|d| d.0)
                 .unwrap_or(Duration::from_secs(10)),
+            rule_query_timeout: g
+                .rule_query_timeout
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(10)),
+            rule_max_samples: g.rule_max_samples.unwrap_or(50_000_000),
         }
     }
 

@@ -37,6 +37,8 @@ pub(crate) struct RawGlobal {
     pub retention: Option<Dur>,
     pub runs_kept: Option<u32>,
     pub shutdown_grace: Option<Dur>,
+    pub rule_query_timeout: Option<Dur>,
+    pub rule_max_samples: Option<usize>,
 }
 
 /// One entry of `probes:`.

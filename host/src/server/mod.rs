@@ -5,6 +5,7 @@
 //! async worker (SQLite reads go through `spawn_blocking`).
 
 mod metrics;
+mod rules;
 
 use crate::daemon::Daemon;
 use crate::record::ProbeRun;
@@ -26,6 +27,9 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/probes", get(probes))
         .route("/api/v1/probes/{name}/runs", get(runs))
         .route("/api/v1/probes/{name}/run", post(run_now))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/api/v1/query", get(rules::query).post(rules::query))
         .route("/-/reload", post(reload))
         .with_state(daemon)
 }

@@ -16,18 +16,56 @@ pub use series::{STALE_NAN, Sample, Series, SeriesSet, is_stale};
 pub use sqlite::SqliteError;
 
 use crate::record::ProbeRun;
-use sqlite::{Sqlite, millis};
+use sqlite::Sqlite;
+pub use sqlite::millis;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime};
+
+/// How long samples are kept: a default, and longer for the metrics rules read over
+/// longer ranges (a 30-day SLO keeps 30 days of its error ratio, not of everything).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetentionPolicy {
+    /// Every series not named below.
+    pub default: Duration,
+    /// Metric name → retention, where longer than the default.
+    pub by_name: HashMap<String, Duration>,
+}
+
+impl RetentionPolicy {
+    /// The same retention for everything.
+    pub fn uniform(d: Duration) -> Self {
+        RetentionPolicy {
+            default: d,
+            by_name: HashMap::new(),
+        }
+    }
+
+    /// Retention of a metric.
+    pub fn of(&self, name: &str) -> Duration {
+        self.by_name
+            .get(name)
+            .copied()
+            .unwrap_or(self.default)
+            .max(self.default)
+    }
+
+    /// The longest retention of any metric.
+    pub fn longest(&self) -> Duration {
+        self.by_name
+            .values()
+            .copied()
+            .fold(self.default, Duration::max)
+    }
+}
 
 /// Samples and recent runs.
 pub struct Store {
     series: RwLock<SeriesSet>,
     last_runs: RwLock<HashMap<String, Arc<ProbeRun>>>,
     db: Option<Sqlite>,
-    retention: RwLock<Duration>,
+    retention: RwLock<RetentionPolicy>,
     runs_kept: usize,
 }
 
@@ -38,7 +76,7 @@ impl Store {
             series: RwLock::new(SeriesSet::new()),
             last_runs: RwLock::new(HashMap::new()),
             db: None,
-            retention: RwLock::new(retention),
+            retention: RwLock::new(RetentionPolicy::uniform(retention)),
             runs_kept: 0,
         }
     }
@@ -46,11 +84,11 @@ impl Store {
     /// Open the store in `state_dir`, loading the samples still within `retention`.
     pub fn open(
         state_dir: &Path,
-        retention: Duration,
+        retention: RetentionPolicy,
         runs_kept: usize,
         now: SystemTime,
     ) -> Result<Store, SqliteError> {
-        let min_t = millis(now) - retention.as_millis() as i64;
+        let min_t = millis(now) - retention.longest().as_millis() as i64;
         let (db, loaded) = Sqlite::open(state_dir, min_t)?;
         let mut set = SeriesSet::new();
         for (labels, samples) in loaded.samples {
@@ -58,6 +96,8 @@ impl Store {
                 let _ = set.append(&labels, s);
             }
         }
+        let now_ms = millis(now);
+        set.prune_by(|l| now_ms - retention.of(l.name()).as_millis() as i64);
         let last_runs = loaded
             .last_runs
             .into_iter()
@@ -72,14 +112,17 @@ impl Store {
         })
     }
 
-    /// Change how long samples are kept (the rules' longest range may change on reload).
-    pub fn set_retention(&self, retention: Duration) {
+    /// Change how long samples are kept (the rules' ranges may change on reload).
+    pub fn set_retention(&self, retention: RetentionPolicy) {
         *self.retention.write().unwrap_or_else(|e| e.into_inner()) = retention;
     }
 
     /// How long samples are kept.
-    pub fn retention(&self) -> Duration {
-        *self.retention.read().unwrap_or_else(|e| e.into_inner())
+    pub fn retention(&self) -> RetentionPolicy {
+        self.retention
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Record a run: its samples at its end time, and the run itself.
@@ -178,13 +221,21 @@ impl Store {
     /// Drop what is older than the retention (memory and disk) and runs past the
     /// per-probe bound.
     pub fn prune(&self, now: SystemTime) {
-        let min_t = millis(now) - self.retention().as_millis() as i64;
+        let policy = self.retention();
+        let now = millis(now);
+        let min_t = |d: Duration| now - d.as_millis() as i64;
         self.series
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .prune(min_t);
+            .prune_by(|l| min_t(policy.of(l.name())));
         if let Some(db) = &self.db {
-            db.prune(min_t, self.runs_kept);
+            let longer = policy
+                .by_name
+                .iter()
+                .filter(|(_, d)| **d > policy.default)
+                .map(|(n, d)| (n.clone(), min_t(*d)))
+                .collect();
+            db.prune(min_t(policy.default), longer, self.runs_kept);
         }
     }
 
@@ -244,12 +295,24 @@ mod tests {
         let d = dir("restart");
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         {
-            let store = Store::open(&d, Duration::from_secs(3600), 10, now).unwrap();
+            let store = Store::open(
+                &d,
+                RetentionPolicy::uniform(Duration::from_secs(3600)),
+                10,
+                now,
+            )
+            .unwrap();
             store.record_run(&run("a", 1000, Outcome::Success), &BTreeMap::new());
             store.record_run(&run("a", 2000, Outcome::Failure), &BTreeMap::new());
             store.close();
         }
-        let store = Store::open(&d, Duration::from_secs(3600), 10, now).unwrap();
+        let store = Store::open(
+            &d,
+            RetentionPolicy::uniform(Duration::from_secs(3600)),
+            10,
+            now,
+        )
+        .unwrap();
         assert_eq!(success(&store, "a"), [(1010, 1.0), (2010, 0.0)]);
         assert_eq!(store.last_run("a").unwrap().outcome, Outcome::Failure);
         let runs = store.runs("a", 10).unwrap();
@@ -262,7 +325,13 @@ mod tests {
         let d = dir("retention");
         let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
         {
-            let store = Store::open(&d, Duration::from_secs(60), 2, t(0)).unwrap();
+            let store = Store::open(
+                &d,
+                RetentionPolicy::uniform(Duration::from_secs(60)),
+                2,
+                t(0),
+            )
+            .unwrap();
             for (i, s) in [10u64, 50, 100, 150].iter().enumerate() {
                 let _ = i;
                 store.record_run(&run("a", s * 1000, Outcome::Success), &BTreeMap::new());
@@ -275,13 +344,61 @@ mod tests {
             );
             store.close();
         }
-        let store = Store::open(&d, Duration::from_secs(60), 2, t(200)).unwrap();
+        let store = Store::open(
+            &d,
+            RetentionPolicy::uniform(Duration::from_secs(60)),
+            2,
+            t(200),
+        )
+        .unwrap();
         assert_eq!(success(&store, "a"), [(150_010, 1.0)]);
         assert_eq!(
             store.runs("a", 10).unwrap().len(),
             2,
             "runs bounded per probe"
         );
+    }
+
+    #[test]
+    fn metrics_read_over_long_ranges_are_kept_longer() {
+        let d = dir("policy");
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let policy = RetentionPolicy {
+            default: Duration::from_secs(60),
+            by_name: HashMap::from([("slo:ratio".to_string(), Duration::from_secs(3600))]),
+        };
+        let short = Labels::from_pairs("probe_success", [("probe", "a")]);
+        let long = Labels::from_pairs("slo:ratio", [("slo", "a")]);
+        {
+            let store = Store::open(&d, policy.clone(), 2, t(0)).unwrap();
+            for s in [0u64, 100, 1000] {
+                store.append(
+                    &short,
+                    Sample {
+                        t: s as i64 * 1000,
+                        v: 1.0,
+                    },
+                );
+                store.append(
+                    &long,
+                    Sample {
+                        t: s as i64 * 1000,
+                        v: 1.0,
+                    },
+                );
+            }
+            store.prune(t(1000));
+            assert_eq!(store.read().get(&short).unwrap().samples.len(), 1);
+            assert_eq!(store.read().get(&long).unwrap().samples.len(), 3);
+            store.close();
+        }
+        let store = Store::open(&d, policy, 2, t(1000)).unwrap();
+        assert_eq!(
+            store.read().get(&short).unwrap().samples.len(),
+            1,
+            "pruned on disk too"
+        );
+        assert_eq!(store.read().get(&long).unwrap().samples.len(), 3);
     }
 
     #[test]

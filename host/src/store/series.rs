@@ -142,9 +142,15 @@ impl SeriesSet {
 
     /// Drop samples older than `min_t`, and series left empty.
     pub fn prune(&mut self, min_t: i64) {
+        self.prune_by(|_| min_t);
+    }
+
+    /// Drop samples older than `min_t(series labels)`, and series left empty.
+    pub fn prune_by(&mut self, min_t: impl Fn(&Labels) -> i64) {
         let mut emptied = Vec::new();
         for (id, slot) in self.series.iter_mut().enumerate() {
             if let Some(series) = slot {
+                let min_t = min_t(&series.labels);
                 while series.samples.front().is_some_and(|s| s.t < min_t) {
                     series.samples.pop_front();
                 }

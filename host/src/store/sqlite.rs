@@ -41,8 +41,16 @@ pub enum SqliteError {
 
 enum Op {
     Sample(Labels, Sample),
-    Run { probe: String, t: i64, json: String },
-    Prune { min_t: i64, runs_kept: usize },
+    Run {
+        probe: String,
+        t: i64,
+        json: String,
+    },
+    Prune {
+        min_t: i64,
+        longer: Vec<(String, i64)>,
+        runs_kept: usize,
+    },
     Flush(std::sync::mpsc::Sender<()>),
 }
 
@@ -74,8 +82,10 @@ fn open(path: &Path) -> Result<Connection, SqliteError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS series (
              id INTEGER PRIMARY KEY,
+             name TEXT NOT NULL,
              labels TEXT NOT NULL UNIQUE
          );
+         CREATE INDEX IF NOT EXISTS series_name ON series (name);
          CREATE TABLE IF NOT EXISTS samples (
              series_id INTEGER NOT NULL,
              t INTEGER NOT NULL,
@@ -150,8 +160,14 @@ impl Sqlite {
         }
     }
 
-    pub(crate) fn prune(&self, min_t: i64, runs_kept: usize) {
-        self.send(Op::Prune { min_t, runs_kept });
+    /// Drop samples older than `min_t`, except for the metrics in `longer`, which keep
+    /// theirs back to their own bound; and runs beyond `runs_kept` per probe.
+    pub(crate) fn prune(&self, min_t: i64, longer: Vec<(String, i64)>, runs_kept: usize) {
+        self.send(Op::Prune {
+            min_t,
+            longer,
+            runs_kept,
+        });
     }
 
     /// Block until everything sent so far is committed.
@@ -194,7 +210,8 @@ impl Drop for Sqlite {
     }
 }
 
-pub(crate) fn millis(t: std::time::SystemTime) -> i64 {
+/// Milliseconds since the Unix epoch.
+pub fn millis(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
@@ -293,8 +310,8 @@ fn commit(conn: &mut Connection, ids: &mut HashMap<Labels, i64>, pending: &mut V
                         None => {
                             let json = serde_json::to_string(&labels).unwrap_or_default();
                             tx.execute(
-                                "INSERT OR IGNORE INTO series (labels) VALUES (?)",
-                                [&json],
+                                "INSERT OR IGNORE INTO series (name, labels) VALUES (?, ?)",
+                                params![labels.name(), &json],
                             )?;
                             let id: i64 = tx
                                 .query_row("SELECT id FROM series WHERE labels = ?", [&json], |r| {
@@ -315,8 +332,26 @@ fn commit(conn: &mut Connection, ids: &mut HashMap<Labels, i64>, pending: &mut V
                     tx.prepare_cached("INSERT INTO runs (probe, t, json) VALUES (?, ?, ?)")?
                         .execute(params![probe, t, json])?;
                 }
-                Op::Prune { min_t, runs_kept } => {
-                    tx.execute("DELETE FROM samples WHERE t < ?", [min_t])?;
+                Op::Prune {
+                    min_t,
+                    longer,
+                    runs_kept,
+                } => {
+                    let placeholders = vec!["?"; longer.len()].join(",");
+                    let sql = format!(
+                        "DELETE FROM samples WHERE t < ? AND series_id IN (
+                             SELECT id FROM series WHERE name NOT IN ({placeholders}))"
+                    );
+                    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&min_t];
+                    args.extend(longer.iter().map(|(n, _)| n as &dyn rusqlite::ToSql));
+                    tx.execute(&sql, args.as_slice())?;
+                    for (name, min_t) in &longer {
+                        tx.execute(
+                            "DELETE FROM samples WHERE t < ?1 AND series_id IN (
+                                 SELECT id FROM series WHERE name = ?2)",
+                            params![min_t, name],
+                        )?;
+                    }
                     tx.execute(
                         "DELETE FROM runs WHERE id IN (
                              SELECT id FROM (
