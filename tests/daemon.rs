@@ -497,3 +497,64 @@ async fn the_sidecar_example_is_valid() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("OK (4 probes compiled"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promtool_accepts_the_metrics_exposition() {
+    // The point of /metrics is that a Prometheus server scrapes it unchanged: let
+    // Prometheus's own linter judge it.
+    let Ok(promtool) = which_promtool() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "promtool is missing (Debian package prometheus); CI must install it"
+        );
+        eprintln!("SKIP: promtool not installed (apt-get install prometheus)");
+        return;
+    };
+    let server = start().await;
+    let dir = workdir("promtool");
+    let port = free_port();
+    let probes = "  - name: custom\n    wasm: PATH\n    schedule: \"@every 1s\"\n"
+        .replace("PATH", &fixture("metrics"));
+    std::fs::write(dir.join("vigil.yaml"), config(port, &server, &probes)).unwrap();
+    let vigil = Vigil::start(&dir, port, &[]).await;
+    vigil
+        .wait_for("samples from every probe", async |v| {
+            v.metric(r#"cart_items{probe="custom",shop="eu"}"#)
+                .await
+                .is_some()
+                && v.metric(r#"probe_success{probe="db"}"#).await.is_some()
+        })
+        .await;
+    let (_, text) = vigil.get("/metrics").await;
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(vigil.terminate().await.0, 0);
+}
+
+fn which_promtool() -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("promtool"))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

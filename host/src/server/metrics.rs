@@ -40,7 +40,11 @@ pub(super) fn render(d: &Daemon, format: Format) -> String {
             series.sort_by(|a, b| a.labels.cmp(&b.labels));
             match help(name) {
                 Some(h) => enc.family(name, Kind::Gauge, h),
-                None => enc.family(name, Kind::Unknown, ""),
+                None => enc.family(
+                    name,
+                    Kind::Unknown,
+                    "Recorded by a probe with metric(), or by a rule.",
+                ),
             }
             for s in series {
                 let labels = s.labels.iter().filter(|(k, _)| *k != NAME);
