@@ -926,7 +926,10 @@ fn promqltest_conformance() {
     say!(
         "promqltest total: {} passed, {} failed, {} skipped ({} of the passed cases select \
          series that also hold native histograms, which Prometheus ignores there)",
-        totals.0, totals.1, totals.2, totals.3
+        totals.0,
+        totals.1,
+        totals.2,
+        totals.3
     );
     for f in failures.iter().take(15) {
         say!("FAILED {f}");

@@ -208,3 +208,39 @@ async fn check_rules_agrees_with_promtool_on_its_fixtures() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn test_rules_gives_promtools_verdict() {
+    let fixtures = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/promtool"
+    ));
+    let path = |f: &str| fixtures.join(f).to_str().unwrap().to_string();
+    let ok = support::vigil(&["test", "rules", &path("unittest.yml")]).await;
+    assert_eq!(ok.code, 0, "{}", ok.stdout);
+    assert!(
+        ok.stdout.contains("Unit Testing:") && ok.stdout.contains("SUCCESS"),
+        "{}",
+        ok.stdout
+    );
+
+    let failing = support::vigil(&["test", "rules", &path("failing.yml")]).await;
+    assert_eq!(failing.code, 1);
+    assert!(failing.stdout.contains("FAILED:"), "{}", failing.stdout);
+    assert!(
+        failing.stdout.contains("exp:") && failing.stdout.contains("got:"),
+        "{}",
+        failing.stdout
+    );
+
+    for bad in [
+        "bad-input-series.yml",
+        "bad-promql.yml",
+        "bad-rules-error-test.yml",
+        "bad-rules-syntax-test.yml",
+    ] {
+        let out = support::vigil(&["test", "rules", &path(bad)]).await;
+        assert_eq!(out.code, 1, "{bad}: {}", out.stdout);
+        assert!(out.stdout.contains("FAILED"), "{bad}: {}", out.stdout);
+    }
+}

@@ -33,6 +33,20 @@ pub enum Command {
     /// Service level objectives.
     #[command(subcommand)]
     Slo(SloCommand),
+    /// Unit-test things, as promtool does.
+    #[command(subcommand)]
+    Test(TestCommand),
+}
+
+/// `vigil test ...`
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Run rule unit tests in promtool's format (`promtool test rules`).
+    Rules {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 /// `vigil slo ...`
@@ -170,6 +184,18 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => daemon_run(args).await,
         Command::Check(args) => check(args).await,
+        Command::Test(TestCommand::Rules { files }) => {
+            let ok = tokio::task::spawn_blocking(move || {
+                crate::rules::unittest::run_files(&files, &mut std::io::stdout().lock())
+            })
+            .await
+            .unwrap_or(false);
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         Command::Slo(SloCommand::Rules { config }) => match crate::config::Config::load(&config) {
             Ok(c) => {
                 print!("{}", crate::rules::slo::rule_file(&c.slos));

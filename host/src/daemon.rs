@@ -278,6 +278,7 @@ impl Daemon {
         let mut groups = Vec::new();
         for spec in group_specs {
             let mut group = RuleGroup::new(spec, config.global.evaluation_interval);
+            group.external_url.clone_from(&config.global.external_url);
             if let Some(old) = old
                 .groups
                 .iter()

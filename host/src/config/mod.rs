@@ -135,6 +135,8 @@ pub struct Global {
     pub rule_query_timeout: Duration,
     /// A rule's query loading more samples than this fails.
     pub rule_max_samples: usize,
+    /// Where people reach this vigil (links in alerts: `$externalURL`, `generatorURL`).
+    pub external_url: String,
 }
 
 /// An SLO from `slos:` (checked further by the rule engine).
@@ -410,6 +412,10 @@ impl<'a> Validator<'a> {
                 .map(|d| d.0)
                 .unwrap_or(Duration::from_secs(10)),
             rule_max_samples: g.rule_max_samples.unwrap_or(50_000_000),
+            external_url: g
+                .external_url
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| format!("http://{listen}")),
         }
     }
 

@@ -39,6 +39,7 @@ pub(crate) struct RawGlobal {
     pub shutdown_grace: Option<Dur>,
     pub rule_query_timeout: Option<Dur>,
     pub rule_max_samples: Option<usize>,
+    pub external_url: Option<String>,
 }
 
 /// One entry of `probes:`.

@@ -77,6 +77,8 @@ pub struct AlertingRule {
     pub annotations: BTreeMap<String, String>,
     /// Active and recently resolved alerts, by label set.
     pub active: HashMap<Labels, Alert>,
+    /// `$externalURL` in templates (set by the group from `global.external_url`).
+    pub external_url: String,
 }
 
 /// An evaluation problem of one rule.
@@ -105,6 +107,7 @@ impl AlertingRule {
             labels,
             annotations,
             active: HashMap::new(),
+            external_url: String::new(),
         }
     }
 
@@ -128,6 +131,7 @@ impl AlertingRule {
                 labels: &series_labels,
                 external_labels,
                 value: *value,
+                external_url: &self.external_url,
             };
             let mut labels = series_labels.clone();
             for (k, v) in &self.labels {

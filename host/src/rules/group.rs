@@ -85,6 +85,8 @@ pub struct RuleGroup {
     pub last_eval: Option<i64>,
     /// How long that took.
     pub eval_duration: Duration,
+    /// `$externalURL` for its alert templates.
+    pub external_url: String,
 }
 
 /// What one evaluation of a group did.
@@ -132,6 +134,7 @@ impl RuleGroup {
             rules,
             last_eval: None,
             eval_duration: Duration::ZERO,
+            external_url: String::new(),
         }
     }
 
@@ -173,6 +176,11 @@ impl RuleGroup {
         let limit = self.spec.limit;
         let mut outcome = GroupOutcome::default();
         for rule in &mut self.rules {
+            if let Some(a) = &mut rule.alerting
+                && a.external_url != self.external_url
+            {
+                a.external_url.clone_from(&self.external_url);
+            }
             let t = Instant::now();
             let result = eval_rule(rule, ts, query_ts, store, external_labels, limits, limit);
             rule.eval_duration = t.elapsed();

@@ -9,3 +9,4 @@ pub mod file;
 pub mod group;
 pub mod slo;
 pub mod template;
+pub mod unittest;

@@ -19,11 +19,13 @@ pub struct TemplateData<'a> {
     pub external_labels: &'a BTreeMap<String, String>,
     /// The sample value that triggered the alert.
     pub value: f64,
+    /// Where vigil is reachable (`global.external_url`), for links in annotations.
+    pub external_url: &'a str,
 }
 
 /// Prometheus's preamble: make `$labels`, `$externalLabels` and `$value` available.
-const PREAMBLE: &str =
-    "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$value := .Value}}";
+const PREAMBLE: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}\
+     {{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
 fn template() -> Template {
     let mut t = Template::default();
@@ -87,6 +89,7 @@ pub fn expand(name: &str, text: &str, data: &TemplateData<'_>) -> String {
     root.insert("Labels".to_string(), to_map(data.labels));
     root.insert("ExternalLabels".to_string(), to_map(data.external_labels));
     root.insert("Value".to_string(), Value::from(data.value));
+    root.insert("ExternalURL".to_string(), Value::from(data.external_url));
     let mut t = template();
     let result = t
         .parse(format!("{PREAMBLE}{text}"))
@@ -348,6 +351,7 @@ mod tests {
                 labels: &labels,
                 external_labels: &ext,
                 value,
+                external_url: "http://vigil.example:9464",
             },
         )
     }
@@ -385,6 +389,14 @@ mod tests {
             "2015-06-23 13:19:44.128 +0000 UTC"
         );
         assert_eq!(render("{{ printf \"%.1f\" $value }}", 99.456), "99.5");
+    }
+
+    #[test]
+    fn external_url_is_available() {
+        assert_eq!(
+            render("{{ $externalURL }}/api/v1/alerts", 0.0),
+            "http://vigil.example:9464/api/v1/alerts"
+        );
     }
 
     #[test]
