@@ -123,33 +123,9 @@ fn duration_ms(s: &str) -> Result<i64, String> {
     if let Ok(secs) = s.parse::<f64>() {
         return Ok((secs * 1000.0).round() as i64);
     }
-    let mut total = 0i64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or(format!("bad duration {s}"))?;
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("bad duration {s}"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            u => return Err(format!("bad unit {u} in {s}")),
-        };
-        total += n * mult;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    vigil::rules::file::parse_prom_duration(s)
+        .map(|d| d.as_millis() as i64)
+        .ok_or_else(|| format!("bad duration {s}"))
 }
 
 /// Go's `strconv.ParseFloat` for the literals the files use.

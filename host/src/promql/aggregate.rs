@@ -237,8 +237,9 @@ fn subset(
     Ok(out)
 }
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
-fn format_value(v: f64) -> String {
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: how Prometheus prints a sample value in
+/// labels (`count_values`), templates and the HTTP API.
+pub fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {

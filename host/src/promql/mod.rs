@@ -67,6 +67,7 @@ mod labels;
 mod over_time;
 mod select;
 
+pub use aggregate::format_value;
 pub use promql_parser::parser::Expr;
 
 use crate::store::{Labels, Sample, SeriesSet};

@@ -136,7 +136,7 @@ fn identity(args: &[Value]) -> Result<Value, FuncError> {
 /// Go's `%.4g`: four significant digits, no trailing zeros.
 fn g4(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
-        return format_float(v);
+        return crate::promql::format_value(v);
     }
     let exp = v.abs().log10().floor() as i32;
     if !(-4..4).contains(&exp) {
@@ -154,20 +154,6 @@ fn trim_zeros(s: String) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
-    }
-}
-
-fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
     }
 }
 
@@ -225,7 +211,7 @@ fn humanize1024(args: &[Value]) -> Result<Value, FuncError> {
 fn humanize_duration(args: &[Value]) -> Result<Value, FuncError> {
     let v = arg_f64(args)?;
     if !v.is_finite() {
-        return Ok(Value::from(format_float(v)));
+        return Ok(Value::from(crate::promql::format_value(v)));
     }
     if v.abs() < 1.0 {
         if v == 0.0 {
@@ -269,7 +255,7 @@ fn humanize_percentage(args: &[Value]) -> Result<Value, FuncError> {
 fn humanize_timestamp(args: &[Value]) -> Result<Value, FuncError> {
     let v = arg_f64(args)?;
     if !v.is_finite() || v < 0.0 {
-        return Ok(Value::from(format_float(v)));
+        return Ok(Value::from(crate::promql::format_value(v)));
     }
     // Prometheus goes through model.Time: millisecond precision, truncated.
     let ms = (v * 1e9) as u64 / 1_000_000;

@@ -18,21 +18,6 @@ fn ts(ms: i64) -> String {
         .to_string()
 }
 
-/// Go's `%e`-ish formatting Prometheus uses for sample values in JSON.
-fn value_str(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
-}
-
 fn alert_json(a: &Alert) -> J {
     json!({
         "labels": a.labels,
@@ -40,7 +25,7 @@ fn alert_json(a: &Alert) -> J {
         "state": a.state.as_str(),
         "activeAt": ts(a.active_at),
         "firedAt": a.fired_at.map(ts),
-        "value": value_str(a.value),
+        "value": promql::format_value(a.value),
     })
 }
 
@@ -167,13 +152,13 @@ pub(super) async fn query(State(d): State<Arc<Daemon>>, Query(q): Query<QueryPar
         )
     };
     let (kind, result) = match value {
-        Value::Scalar(v) => ("scalar", json!([t, value_str(v)])),
+        Value::Scalar(v) => ("scalar", json!([t, promql::format_value(v)])),
         Value::String(s) => ("string", json!([t, s])),
         Value::Vector(v) => (
             "vector",
             J::Array(
                 v.iter()
-                    .map(|(l, x)| json!({ "metric": metric(l), "value": [t, value_str(*x)] }))
+                    .map(|(l, x)| json!({ "metric": metric(l), "value": [t, promql::format_value(*x)] }))
                     .collect(),
             ),
         ),
@@ -186,7 +171,7 @@ pub(super) async fn query(State(d): State<Arc<Daemon>>, Query(q): Query<QueryPar
                             "metric": metric(l),
                             "values": samples
                                 .iter()
-                                .map(|s| json!([s.t as f64 / 1000.0, value_str(s.v)]))
+                                .map(|s| json!([s.t as f64 / 1000.0, promql::format_value(s.v)]))
                                 .collect::<Vec<_>>(),
                         })
                     })
