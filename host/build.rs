@@ -29,6 +29,7 @@ const PROBES: &[(&str, &str)] = &[
     ("vigil-probe-tcp", "builtin-tcp.wasm"),
     ("vigil-probe-scenario", "scenario.wasm"),
     ("vigil-probe-hello", "hello-rust.wasm"),
+    ("vigil-probe-shop", "shop.wasm"),
     ("vigil-fixture-noop", "fixtures/noop.wasm"),
     ("vigil-fixture-degraded", "fixtures/degraded.wasm"),
     ("vigil-fixture-fail", "fixtures/fail.wasm"),

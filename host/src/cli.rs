@@ -36,6 +36,11 @@ pub enum Command {
     /// Unit-test things, as promtool does.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Scaffold new things: `vigil new probe NAME --lang rust|js|python|c`.
+    #[command(subcommand)]
+    New(crate::scaffold::NewCommand),
+    /// A self-contained demo: a web shop, probes, rules and alerts telling a story.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// `vigil test ...`
@@ -183,6 +188,8 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => daemon_run(args).await,
+        Command::New(cmd) => crate::scaffold::run(cmd),
+        Command::Demo(args) => crate::demo::run(args).await,
         Command::Check(args) => check(args).await,
         Command::Test(TestCommand::Rules { files }) => {
             let ok = tokio::task::spawn_blocking(move || {
@@ -425,6 +432,7 @@ async fn probe_run(args: RunArgs) -> ExitCode {
     let runtime = match Runtime::new(&RuntimeOptions {
         max_concurrent_runs: 4,
         max_memory: limits.memory.max(RuntimeOptions::default().max_memory),
+        cache_dir: None,
     }) {
         Ok(r) => r,
         Err(e) => return fail_to_load(e.to_string()),

@@ -26,15 +26,18 @@
 //! - [`watch`]: reload when the config, rule or probe files change.
 //! - [`cli`]: the `vigil` command line.
 
+pub mod alert;
 pub mod builtin;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod promql;
 pub mod record;
 pub mod report;
 pub mod rules;
 pub mod runtime;
+pub mod scaffold;
 pub mod schedule;
 pub mod server;
 pub mod store;

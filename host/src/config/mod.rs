@@ -137,6 +137,9 @@ pub struct Global {
     pub rule_max_samples: usize,
     /// Where people reach this vigil (links in alerts: `$externalURL`, `generatorURL`).
     pub external_url: String,
+    /// Firing alerts are re-sent to Alertmanager this often (Prometheus's
+    /// `--rules.alert.resend-delay`).
+    pub resend_delay: Duration,
 }
 
 /// An SLO from `slos:` (checked further by the rule engine).
@@ -156,6 +159,9 @@ pub struct SloConfig {
     pub location: Location,
 }
 
+/// Where PagerDuty's Events API v2 takes events when a `pagerduty` notifier sets no `url`.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
 /// The kind of a notifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifierKind {
@@ -167,6 +173,21 @@ pub enum NotifierKind {
     Slack,
     /// PagerDuty Events API v2.
     Pagerduty,
+    /// One line per notification on standard output (demos, debugging).
+    Console,
+}
+
+impl NotifierKind {
+    /// Lowercase name, as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifierKind::Alertmanager => "alertmanager",
+            NotifierKind::Webhook => "webhook",
+            NotifierKind::Slack => "slack",
+            NotifierKind::Pagerduty => "pagerduty",
+            NotifierKind::Console => "console",
+        }
+    }
 }
 
 /// A notifier from `notifiers:`.
@@ -416,6 +437,11 @@ impl<'a> Validator<'a> {
                 .external_url
                 .map(|u| u.trim_end_matches('/').to_string())
                 .unwrap_or_else(|| format!("http://{listen}")),
+            resend_delay: g
+                .resend_delay
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(60))
+                .max(Duration::from_millis(100)),
         }
     }
 
@@ -633,11 +659,19 @@ impl<'a> Validator<'a> {
             RawNotifier::Webhook(c) => (NotifierKind::Webhook, c),
             RawNotifier::Slack(c) => (NotifierKind::Slack, c),
             RawNotifier::Pagerduty(c) => (NotifierKind::Pagerduty, c),
+            RawNotifier::Console(c) => (NotifierKind::Console, c),
         };
         let mut urls = c.urls;
         urls.extend(c.url);
-        let kind_name = format!("{kind:?}").to_lowercase();
-        if urls.is_empty() && kind != NotifierKind::Pagerduty {
+        let kind_name = kind.as_str();
+        if kind == NotifierKind::Console && !urls.is_empty() {
+            self.error(
+                Some(at.clone()),
+                "console notifier takes no `url`: it prints to standard output",
+            );
+            return None;
+        }
+        if urls.is_empty() && !matches!(kind, NotifierKind::Pagerduty | NotifierKind::Console) {
             self.error(
                 Some(at.clone()),
                 format!("{kind_name} notifier needs `url` (or `urls`)"),
@@ -683,6 +717,9 @@ impl<'a> Validator<'a> {
                 "pagerduty notifier needs `routing_key` (env:NAME or file:PATH)",
             );
             return None;
+        }
+        if kind == NotifierKind::Pagerduty && urls.is_empty() {
+            urls.push(PAGERDUTY_EVENTS_URL.to_string());
         }
         Some(NotifierConfig {
             kind,

@@ -40,6 +40,7 @@ pub(crate) struct RawGlobal {
     pub rule_query_timeout: Option<Dur>,
     pub rule_max_samples: Option<usize>,
     pub external_url: Option<String>,
+    pub resend_delay: Option<Dur>,
 }
 
 /// One entry of `probes:`.
@@ -95,6 +96,7 @@ pub(crate) enum RawNotifier {
     Webhook(RawNotifierCommon),
     Slack(RawNotifierCommon),
     Pagerduty(RawNotifierCommon),
+    Console(RawNotifierCommon),
 }
 
 /// Settings shared by every notifier kind. Kind-specific checks happen in `alert`.

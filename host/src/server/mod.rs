@@ -6,6 +6,7 @@
 
 mod metrics;
 mod rules;
+mod status;
 
 use crate::daemon::Daemon;
 use crate::record::ProbeRun;
@@ -31,6 +32,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/query", get(rules::query).post(rules::query))
         .route("/-/reload", post(reload))
+        .merge(status::routes())
         .with_state(daemon)
 }
 
