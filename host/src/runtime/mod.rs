@@ -1,6 +1,10 @@
 //! The probe runtime: compiles WASM components once, instantiates a fresh sandbox per run,
 //! calls `run`, and turns whatever happens into a [`ProbeRun`].
 //!
+//! Loading accepts a component or a wasip1 core module (adapted into a component first,
+//! [`adapt`]); compiled components are kept in memory per process and, when
+//! [`RuntimeOptions::cache_dir`] is set, on disk across processes ([`cache`]).
+//!
 //! Invariants:
 //! - a guest's failure is data, never an error of the host: every path out of
 //!   [`Runtime::run`] is a `ProbeRun` with an outcome and a reason;
@@ -9,23 +13,28 @@
 //! - every run is bounded by wall time, CPU time, memory, log bytes, request count and
 //!   response body bytes, and the cap it hit is named in the record.
 
+mod adapt;
 mod bindings;
+mod cache;
 mod cpu;
 mod egress;
 mod host_impl;
 mod output;
 mod recorder;
 
+pub use adapt::AdaptError;
+pub use cache::CacheError;
 pub use egress::{AllowError, AllowList};
 pub use recorder::{valid_label_name, valid_metric_name};
 
 use crate::record::{ProbeRun, Reason};
 use bindings::{Probe as ProbeBindings, ProbePre};
+use cache::{ContentHash, DiskCache};
 use cpu::{CpuMeter, Metered};
 use egress::{Egress, EgressLimits};
 use recorder::SharedRecorder;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -48,12 +57,9 @@ pub enum RuntimeError {
     /// The bytes are not a WebAssembly component.
     #[error("not a WebAssembly component: {0}")]
     NotAComponent(String),
-    /// A core module (wasip1) was given where a component is needed.
-    #[error(
-        "this is a core WebAssembly module, not a component: build it for wasm32-wasip2, \
-         or adapt it with `wasm-tools component new --adapt`"
-    )]
-    CoreModule,
+    /// A core module (wasip1) could not be adapted into a probe component.
+    #[error(transparent)]
+    CoreModule(#[from] AdaptError),
     /// The component imports something vigil does not provide.
     #[error("component does not fit world vigil:probe/probe: {0}")]
     WrongImports(String),
@@ -139,6 +145,10 @@ pub struct RuntimeOptions {
     pub max_concurrent_runs: u32,
     /// The largest memory limit any probe may be given.
     pub max_memory: u64,
+    /// Where compiled components are kept across processes (created with mode 0700 when
+    /// missing); `None` compiles every probe afresh in each process. A directory that
+    /// is not this user's, or that others may write, is not used (with a warning).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeOptions {
@@ -146,14 +156,33 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             max_concurrent_runs: 256,
             max_memory: 1 << 30,
+            cache_dir: None,
         }
     }
+}
+
+/// Where a loaded probe's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled in this process (adapted first if it was a core module).
+    Compiled,
+    /// Mapped from the disk cache.
+    DiskCache,
 }
 
 /// A compiled component, ready to instantiate. Cheap to clone.
 #[derive(Clone)]
 pub struct Probe {
     pre: ProbePre<RunState>,
+    origin: Origin,
+}
+
+impl Probe {
+    /// Where its machine code came from (the first load's answer, for a probe the
+    /// in-memory cache returns).
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
 }
 
 /// Store data of one run.
@@ -263,7 +292,8 @@ impl Drop for EpochTicker {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<RunState>,
-    cache: Mutex<HashMap<u64, Probe>>,
+    cache: Mutex<HashMap<ContentHash, Probe>>,
+    disk: Option<DiskCache>,
     max_memory: u64,
     _ticker: EpochTicker,
 }
@@ -291,11 +321,24 @@ impl Runtime {
             RunState,
             HasSelf<RunState>,
         >(&mut linker, |s| s))?;
+        // The disk cache only saves time: without it every probe still compiles.
+        let disk =
+            options
+                .cache_dir
+                .as_deref()
+                .and_then(|dir| match DiskCache::open(dir, &engine) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "compiled-probe cache disabled");
+                        None
+                    }
+                });
         let ticker = EpochTicker::start(engine.clone());
         Ok(Runtime {
             engine,
             linker,
             cache: Mutex::new(HashMap::new()),
+            disk,
             max_memory: options.max_memory,
             _ticker: ticker,
         })
@@ -306,14 +349,15 @@ impl Runtime {
         &self.engine
     }
 
-    /// Compile (or fetch from the cache) a component and check it fits the world.
+    /// The directory of the disk cache, when one is in use.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.disk.as_ref().map(DiskCache::dir)
+    }
+
+    /// Compile (or fetch from the in-memory, then the disk cache) a component or a wasip1
+    /// core module, and check it fits the world.
     pub fn load(&self, bytes: &[u8]) -> Result<Probe, RuntimeError> {
-        let key = {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            bytes.hash(&mut h);
-            bytes.len().hash(&mut h);
-            h.finish()
-        };
+        let key = cache::content_hash(bytes);
         if let Some(p) = self
             .cache
             .lock()
@@ -322,7 +366,7 @@ impl Runtime {
         {
             return Ok(p.clone());
         }
-        let probe = self.compile(bytes)?;
+        let probe = self.compile(bytes, &key)?;
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -330,23 +374,45 @@ impl Runtime {
         Ok(probe)
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<Probe, RuntimeError> {
-        if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
-            return Err(RuntimeError::CoreModule);
+    fn compile(&self, bytes: &[u8], key: &ContentHash) -> Result<Probe, RuntimeError> {
+        if let Some(component) = self.disk.as_ref().and_then(|d| d.load(&self.engine, key)) {
+            return self.link(component, Origin::DiskCache);
         }
-        let component = Component::new(&self.engine, bytes)
+        let adapted;
+        let component_bytes = if is_core_module(bytes) {
+            adapted = adapt::adapt(bytes)?;
+            &adapted[..]
+        } else {
+            bytes
+        };
+        let component = Component::new(&self.engine, component_bytes)
             .map_err(|e| RuntimeError::NotAComponent(format!("{e:#}")))?;
-        self.prepare(component)
+        // Link first: a component that does not fit the world is not worth keeping.
+        let probe = self.link(component.clone(), Origin::Compiled)?;
+        if let Some(disk) = &self.disk {
+            let stored = component
+                .serialize()
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|artifact| disk.store(key, &artifact).map_err(|e| e.to_string()));
+            if let Err(e) = stored {
+                tracing::warn!(error = %e, "cannot cache the compiled probe");
+            }
+        }
+        Ok(probe)
     }
 
     /// Link a compiled component and check its exports.
     pub fn prepare(&self, component: Component) -> Result<Probe, RuntimeError> {
+        self.link(component, Origin::Compiled)
+    }
+
+    fn link(&self, component: Component, origin: Origin) -> Result<Probe, RuntimeError> {
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::WrongImports(format!("{e:#}")))?;
         let pre = ProbePre::new(pre).map_err(|e| RuntimeError::WrongExport(format!("{e:#}")))?;
-        Ok(Probe { pre })
+        Ok(Probe { pre, origin })
     }
 
     /// Run a probe once in a fresh sandbox. Never fails: every failure is in the record.
@@ -479,6 +545,11 @@ impl Runtime {
             spec: spec.clone(),
         }
     }
+}
+
+/// A core module's preamble: magic, then version 1 (a component's is version 0xd, layer 1).
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 
 fn engine_config(options: &RuntimeOptions, pooling: bool) -> wasmtime::Config {
