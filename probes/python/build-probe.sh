@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build one Python probe into a WebAssembly component.
+#
+#   probes/python/build-probe.sh PROBE_DIR OUT.wasm [MODULE]
+#
+# PROBE_DIR holds the probe's modules; MODULE (default `app`) is the one that defines
+# `@vigil.probe def run()`. The vigil SDK (guest-sdk/python) is put on the module path.
+# componentize-py comes from the venv probes/python/setup.sh makes, else from PATH.
+set -euo pipefail
+
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+    echo "usage: $0 PROBE_DIR OUT.wasm [MODULE]" >&2
+    exit 2
+fi
+probe_dir=$(cd "$1" && pwd)
+out=$2
+module=${3:-app}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+venv=${VIGIL_PYTHON_VENV:-${CARGO_TARGET_DIR:-$root/target}/guest-toolchains/python}
+
+if [ -x "$venv/bin/componentize-py" ]; then
+    componentize=$venv/bin/componentize-py
+elif command -v componentize-py >/dev/null 2>&1; then
+    componentize=$(command -v componentize-py)
+else
+    echo "error: componentize-py not found (looked in $venv/bin and PATH): run probes/python/setup.sh (needs python3 with pip and venv)" >&2
+    exit 1
+fi
+
+mkdir -p "$(dirname "$out")"
+out_abs=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
+# Write to a temporary name first so a failed build never leaves a half-written probe.
+tmp=$out_abs.tmp.$$
+trap 'rm -f "$tmp"' EXIT
+PYTHONDONTWRITEBYTECODE=1 "$componentize" \
+    -d "$root/wit" -w probe \
+    componentize "$module" \
+    -p "$probe_dir" -p "$root/guest-sdk/python" \
+    -o "$tmp" >/dev/null
+mv -f "$tmp" "$out_abs"
