@@ -175,6 +175,13 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Keep compiled probes in DIR, so the next run of the same file starts in
+    /// milliseconds (default: $XDG_CACHE_HOME/vigil, else ~/.cache/vigil).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Compile the probe afresh and keep nothing on disk.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -432,7 +439,13 @@ async fn probe_run(args: RunArgs) -> ExitCode {
     let runtime = match Runtime::new(&RuntimeOptions {
         max_concurrent_runs: 4,
         max_memory: limits.memory.max(RuntimeOptions::default().max_memory),
-        cache_dir: None,
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir
+                .clone()
+                .or_else(crate::runtime::default_cache_dir)
+        },
     }) {
         Ok(r) => r,
         Err(e) => return fail_to_load(e.to_string()),
@@ -441,10 +454,18 @@ async fn probe_run(args: RunArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail_to_load(e),
     };
+    let loading = std::time::Instant::now();
     let probe = match runtime.load(&bytes) {
         Ok(p) => p,
         Err(e) => return fail_to_load(format!("{}: {e}", args.probe)),
     };
+    tracing::debug!(
+        probe = %args.probe,
+        origin = ?probe.origin(),
+        load_ms = loading.elapsed().as_secs_f64() * 1e3,
+        cache_dir = ?runtime.cache_dir(),
+        "probe loaded"
+    );
     let spec = Arc::new(RunSpec {
         name,
         config: args.set.into_iter().collect(),

@@ -226,7 +226,7 @@ mod tests {
         .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("does not export `run`"), "{msg}");
-        assert!(msg.contains("_start, memory"), "{msg}");
+        assert!(msg.contains("its exports are: memory, _start"), "{msg}");
     }
 
     #[test]

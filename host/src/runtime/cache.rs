@@ -98,6 +98,30 @@ pub enum CacheError {
     },
 }
 
+/// Where `vigil probe run` keeps compiled probes by default: `$XDG_CACHE_HOME/vigil`, else
+/// `$HOME/.cache/vigil` (the XDG base directory rules); `None` when neither is set.
+pub fn default_dir() -> Option<PathBuf> {
+    default_dir_from(
+        std::env::var_os("XDG_CACHE_HOME").as_deref(),
+        std::env::var_os("HOME").as_deref(),
+    )
+}
+
+fn default_dir_from(
+    xdg_cache_home: Option<&std::ffi::OsStr>,
+    home: Option<&std::ffi::OsStr>,
+) -> Option<PathBuf> {
+    // XDG: a relative path in the variable is invalid and must be ignored.
+    let absolute = |v: &std::ffi::OsStr| {
+        let p = PathBuf::from(v);
+        p.is_absolute().then_some(p)
+    };
+    xdg_cache_home
+        .and_then(absolute)
+        .or_else(|| home.and_then(absolute).map(|h| h.join(".cache")))
+        .map(|d| d.join("vigil"))
+}
+
 /// The SHA-256 of a probe's bytes: what the in-memory and the disk cache are keyed by.
 pub type ContentHash = [u8; 32];
 
@@ -399,6 +423,25 @@ mod tests {
         );
         // 2.5 GiB in all: dropping the oldest half GiB brings it to the 2 GiB budget.
         assert_eq!(out, vec![PathBuf::from("oldest")]);
+    }
+
+    #[test]
+    fn default_dir_follows_xdg() {
+        use std::ffi::OsStr;
+        let home = Some(OsStr::new("/home/u"));
+        assert_eq!(
+            default_dir_from(Some(OsStr::new("/xdg")), home),
+            Some(PathBuf::from("/xdg/vigil"))
+        );
+        assert_eq!(
+            default_dir_from(None, home),
+            Some(PathBuf::from("/home/u/.cache/vigil"))
+        );
+        assert_eq!(
+            default_dir_from(Some(OsStr::new("relative")), home),
+            Some(PathBuf::from("/home/u/.cache/vigil"))
+        );
+        assert_eq!(default_dir_from(None, None), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod output;
 mod recorder;
 
 pub use adapt::AdaptError;
-pub use cache::CacheError;
+pub use cache::{CacheError, default_dir as default_cache_dir};
 pub use egress::{AllowError, AllowList};
 pub use recorder::{valid_label_name, valid_metric_name};
 
