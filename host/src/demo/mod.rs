@@ -330,6 +330,9 @@ async fn demo(
     }
     drop(daemon);
     drop(dir);
+    if !args.once {
+        n.say(Tag::Done, "stopped; the demo's files are removed");
+    }
     Ok(code)
 }
 
