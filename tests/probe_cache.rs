@@ -18,11 +18,11 @@ struct Run {
 }
 
 impl Run {
-    fn compiled(&self) -> bool {
+    fn was_compiled(&self) -> bool {
         self.logs.contains("origin=Compiled")
     }
 
-    fn from_cache(&self) -> bool {
+    fn loaded_from_cache(&self) -> bool {
         self.logs.contains("origin=DiskCache")
             && self.logs.contains("compiled probe loaded from cache")
     }
@@ -86,7 +86,7 @@ async fn the_second_run_loads_what_the_first_compiled() {
 
     let first = probe_run(home.path(), &noop, &["--cache-dir", &cache_arg]).await;
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.logs);
-    assert!(first.compiled(), "{}", first.logs);
+    assert!(first.was_compiled(), "{}", first.logs);
     assert!(
         first.logs.contains("compiled probe stored in cache"),
         "{}",
@@ -98,7 +98,7 @@ async fn the_second_run_loads_what_the_first_compiled() {
 
     let second = probe_run(home.path(), &noop, &["--cache-dir", &cache_arg]).await;
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.logs);
-    assert!(second.from_cache(), "{}", second.logs);
+    assert!(second.loaded_from_cache(), "{}", second.logs);
     assert!(
         !second.logs.contains("stored in cache"),
         "a hit must not write: {}",
@@ -121,7 +121,7 @@ async fn the_default_cache_is_under_xdg_cache_home() {
         run.logs
     );
     let again = probe_run(home.path(), &noop, &[]).await;
-    assert!(again.from_cache(), "{}", again.logs);
+    assert!(again.loaded_from_cache(), "{}", again.logs);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,14 +149,14 @@ async fn a_corrupt_entry_is_replaced_and_the_run_succeeds() {
             "{what}: {}",
             run.logs
         );
-        assert!(run.compiled(), "{what}: {}", run.logs);
+        assert!(run.was_compiled(), "{what}: {}", run.logs);
         assert_eq!(
             std::fs::read(&entry).unwrap(),
             good,
             "{what}: the entry should be rewritten"
         );
         let next = probe_run(home.path(), &noop, &["--cache-dir", &cache_arg]).await;
-        assert!(next.from_cache(), "{what}: {}", next.logs);
+        assert!(next.loaded_from_cache(), "{what}: {}", next.logs);
     }
 }
 
@@ -167,7 +167,7 @@ async fn no_cache_writes_nothing() {
     for _ in 0..2 {
         let run = probe_run(home.path(), &noop, &["--no-cache"]).await;
         assert_eq!(run.code, 0, "{}{}", run.stdout, run.logs);
-        assert!(run.compiled(), "{}", run.logs);
+        assert!(run.was_compiled(), "{}", run.logs);
         assert!(run.logs.contains("cache_dir=None"), "{}", run.logs);
     }
     assert_eq!(all_files(home.path()), Vec::<PathBuf>::new());
@@ -222,10 +222,10 @@ async fn a_core_module_is_cached_after_adaptation() {
 
     let first = probe_run(home.path(), &wasm, &["--cache-dir", &cache]).await;
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.logs);
-    assert!(first.compiled(), "{}", first.logs);
+    assert!(first.was_compiled(), "{}", first.logs);
     let second = probe_run(home.path(), &wasm, &["--cache-dir", &cache]).await;
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.logs);
-    assert!(second.from_cache(), "{}", second.logs);
+    assert!(second.loaded_from_cache(), "{}", second.logs);
     assert!(
         second.stdout.contains("hello from a core module"),
         "{}",
