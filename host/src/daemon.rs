@@ -42,6 +42,9 @@ pub enum DaemonError {
     /// The state directory could not be opened.
     #[error("{0}")]
     Store(#[from] crate::store::SqliteError),
+    /// The alerts database could not be opened.
+    #[error("{0}")]
+    Alerts(#[from] crate::alert::DbError),
 }
 
 /// What a probe is doing, for the API.
@@ -104,6 +107,8 @@ pub struct Daemon {
     pub store: Store,
     /// vigil's own metrics.
     pub telemetry: Telemetry,
+    /// Alert delivery: outbox, alert state, history.
+    pub alerts: Arc<crate::alert::Delivery>,
     active: RwLock<Arc<Active>>,
     ready: AtomicBool,
     permits: Arc<Semaphore>,
@@ -135,11 +140,18 @@ impl Daemon {
             .await
             .expect("store open does not panic")?
         };
+        let alerts = {
+            let dir = g.state_dir.clone();
+            tokio::task::spawn_blocking(move || crate::alert::Delivery::open(&dir))
+                .await
+                .expect("opening the alerts database does not panic")?
+        };
         let daemon = Arc::new(Daemon {
             config_path: config_path.to_path_buf(),
             runtime,
             store,
             telemetry: Telemetry::default(),
+            alerts: Arc::new(alerts),
             permits: Arc::new(Semaphore::new(g.concurrency)),
             active: RwLock::new(Arc::new(Active {
                 config: config.clone(),
@@ -151,6 +163,9 @@ impl Daemon {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
+        daemon
+            .alerts
+            .configure(&config, &daemon.tasks, &daemon.shutdown);
         daemon.swap(config, compiled, groups);
         daemon.telemetry.reload(true);
         daemon.ready.store(true, Ordering::Relaxed);
@@ -200,6 +215,7 @@ impl Daemon {
                     );
                 }
                 self.store.set_retention(retention_for(&config, &groups));
+                self.alerts.configure(&config, &self.tasks, &self.shutdown);
                 let (kept, started, stopped) = self.swap(config, compiled, groups);
                 self.telemetry.reload(true);
                 tracing::info!(
@@ -285,6 +301,10 @@ impl Daemon {
                 .find(|o| o.group.lock().unwrap_or_else(|e| e.into_inner()).key() == group.key())
             {
                 group.adopt_state(&old.group.lock().unwrap_or_else(|e| e.into_inner()));
+            } else {
+                // New to this process (a start, or a group added by a reload): resume what
+                // an earlier life saved, so `for` timers and firing alerts carry on.
+                self.alerts.restore(&mut group);
             }
             let slot = Arc::new(GroupSlot {
                 group: Mutex::new(group),
@@ -395,7 +415,13 @@ impl Daemon {
             subquery_step_ms: group.interval.as_millis() as i64,
         };
         let started = Instant::now();
+        let before = crate::alert::plan::snapshot(&group);
         let outcome = group.eval(ts, &self.store, &external, &limits);
+        self.alerts.after_eval(&mut group, &before, ts, &|probe| {
+            self.store
+                .last_run(probe)
+                .map(|r| crate::alert::run_summary(&r))
+        });
         self.telemetry.rule_group(
             &group.spec.name,
             outcome.evaluated,

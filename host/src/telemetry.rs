@@ -170,21 +170,50 @@ impl Histogram {
 
     fn encode(&self, enc: &mut Encoder, name: &str, help: &str) {
         enc.histogram_family(name, help);
+        self.encode_samples(enc, name, &[]);
+    }
+
+    /// Write the bucket, sum and count samples with extra labels (the family header is the
+    /// caller's, written once for all label sets).
+    pub fn encode_samples(&self, enc: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
         let mut cumulative = 0;
         let bucket = format!("{name}_bucket");
+        let with = |extra: Option<(&'static str, &str)>| {
+            let mut l: Vec<(&str, String)> =
+                labels.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            if let Some((k, v)) = extra {
+                l.push((k, v.to_string()));
+            }
+            l
+        };
         for (b, c) in self.bounds.iter().zip(&self.counts) {
             cumulative += c.load(Ordering::Relaxed);
             let le = format_bound(*b);
-            enc.sample(&bucket, [("le", le.as_str())], cumulative as f64);
+            let l = with(Some(("le", le.as_str())));
+            enc.sample(
+                &bucket,
+                l.iter().map(|(k, v)| (*k, v.as_str())),
+                cumulative as f64,
+            );
         }
         let count = self.count();
-        enc.sample(&bucket, [("le", "+Inf")], count as f64);
+        let l = with(Some(("le", "+Inf")));
+        enc.sample(
+            &bucket,
+            l.iter().map(|(k, v)| (*k, v.as_str())),
+            count as f64,
+        );
+        let l = with(None);
         enc.sample(
             &format!("{name}_sum"),
-            [],
+            l.iter().map(|(k, v)| (*k, v.as_str())),
             self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
         );
-        enc.sample(&format!("{name}_count"), [], count as f64);
+        enc.sample(
+            &format!("{name}_count"),
+            l.iter().map(|(k, v)| (*k, v.as_str())),
+            count as f64,
+        );
     }
 }
 

@@ -54,6 +54,7 @@ pub(super) fn render(d: &Daemon, format: Format) -> String {
         (set.len(), set.sample_count())
     };
     d.telemetry.encode(&mut enc);
+    d.alerts.encode(&mut enc);
     enc.family("vigil_probes", Kind::Gauge, "Probes configured.");
     enc.sample("vigil_probes", [], d.active().probes.len() as f64);
     enc.family("vigil_store_series", Kind::Gauge, "Series held in memory.");

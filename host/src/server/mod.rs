@@ -30,6 +30,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/probes/{name}/run", post(run_now))
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
+        .route("/api/v1/alerts/history", get(rules::history))
         .route("/api/v1/query", get(rules::query).post(rules::query))
         .route("/-/reload", post(reload))
         .merge(status::routes())

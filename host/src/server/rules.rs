@@ -39,6 +39,62 @@ pub(super) async fn alerts(State(d): State<Arc<Daemon>>) -> Json<J> {
     Json(json!({ "status": "success", "data": { "alerts": alerts } }))
 }
 
+#[derive(Deserialize)]
+pub(super) struct HistoryParams {
+    alertname: Option<String>,
+    fingerprint: Option<String>,
+    /// RFC 3339 time or Unix seconds.
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/alerts/history`: every alert state change, newest first, with the probe run
+/// that drove it.
+pub(super) async fn history(
+    State(d): State<Arc<Daemon>>,
+    Query(p): Query<HistoryParams>,
+) -> Response {
+    let since = match p.since.as_deref().map(parse_time) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => return bad("bad_data", e),
+    };
+    let q = crate::alert::db::HistoryQuery {
+        alertname: p.alertname,
+        fingerprint: p.fingerprint,
+        since,
+        limit: p.limit.unwrap_or(100).clamp(1, 10_000),
+    };
+    let d2 = d.clone();
+    match tokio::task::spawn_blocking(move || d2.alerts.history(&q)).await {
+        Ok(Ok(rows)) => {
+            let entries: Vec<J> = rows
+                .into_iter()
+                .map(|r| {
+                    json!({
+                        "at": ts(r.at),
+                        "group": r.group,
+                        "alertname": r.rule,
+                        "fingerprint": r.fingerprint,
+                        "labels": serde_json::from_str::<J>(&r.labels).unwrap_or(J::Null),
+                        "from": r.from,
+                        "to": r.to,
+                        "value": if r.value.is_nan() { J::Null } else { json!(promql::format_value(r.value)) },
+                        "probeRun": r.probe_run.as_deref().and_then(|s| serde_json::from_str::<J>(s).ok()),
+                    })
+                })
+                .collect();
+            Json(json!({ "status": "success", "data": { "history": entries } })).into_response()
+        }
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "status": "error", "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 pub(super) async fn rules(State(d): State<Arc<Daemon>>) -> Json<J> {
     let active = d.active();
     let mut groups = Vec::new();
@@ -181,4 +237,14 @@ pub(super) async fn query(State(d): State<Arc<Daemon>>, Query(q): Query<QueryPar
     };
     Json(json!({ "status": "success", "data": { "resultType": kind, "result": result } }))
         .into_response()
+}
+
+/// Unix seconds (`1764072000`, `1764072000.5`) or RFC 3339, as Prometheus's API takes times.
+fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok((secs * 1000.0) as i64);
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map(crate::store::millis)
+        .map_err(|e| format!("cannot parse {s:?} as a time (RFC 3339 or Unix seconds): {e}"))
 }
