@@ -678,6 +678,22 @@ impl<'a> Validator<'a> {
             );
             return None;
         }
+        // A URL can be a secret itself (Slack's webhook URLs are): env:NAME or file:PATH.
+        for u in &mut urls {
+            if u.starts_with("env:") || u.starts_with("file:") {
+                let spanned = Spanned::new(
+                    u.clone(),
+                    serde_saphyr::Location::UNKNOWN,
+                    serde_saphyr::Location::UNKNOWN,
+                );
+                let before = self.errors.len();
+                let resolved = self.secret(&spanned);
+                for e in &mut self.errors[before..] {
+                    e.location = Some(at.clone());
+                }
+                *u = resolved?.expose().trim().to_string();
+            }
+        }
         for u in &urls {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 self.error(

@@ -253,3 +253,47 @@ fn notifiers_need_what_they_send_to() {
     );
     assert!(all.contains("must start with http:// or https://"), "{all}");
 }
+
+#[test]
+fn console_pagerduty_defaults_and_secret_urls() {
+    let dir = scratch("notifier-kinds");
+    std::fs::write(
+        dir.join("slack-url"),
+        "https://hooks.slack.test/T0/B0/xyz\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("pd-key"), "R0UT1NG\n").unwrap();
+    let path = dir.join("vigil.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "notifiers:\n  - console: {{}}\n  - pagerduty: {{ routing_key: \"file:{0}/pd-key\" }}\n  - slack: {{ url: \"file:{0}/slack-url\" }}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&path).unwrap();
+    let kinds: Vec<&str> = cfg.notifiers.iter().map(|n| n.kind.as_str()).collect();
+    assert_eq!(kinds, ["console", "pagerduty", "slack"]);
+    assert_eq!(cfg.notifiers[0].name, "console-1");
+    assert!(cfg.notifiers[0].urls.is_empty());
+    assert_eq!(cfg.notifiers[1].urls, [PAGERDUTY_EVENTS_URL]);
+    assert_eq!(
+        cfg.notifiers[2].urls,
+        ["https://hooks.slack.test/T0/B0/xyz"]
+    );
+    assert_eq!(cfg.global.resend_delay, Duration::from_secs(60));
+    let errs = errors(
+        &dir,
+        "notifiers:\n  - console: { url: http://x }\n  - slack: { url: env:VIGIL_TEST_UNSET_URL }\n",
+    );
+    let all = errs.join("\n");
+    assert!(
+        all.contains("vigil.yaml:2:5: console notifier takes no `url`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("vigil.yaml:3:5: secret from env:VIGIL_TEST_UNSET_URL"),
+        "{all}"
+    );
+}
