@@ -336,13 +336,14 @@ fn history(set: &SeriesSet, only: Option<&str>, keep: usize) -> HashMap<String, 
             let mut points: Vec<Point> = d
                 .into_iter()
                 .map(|(t, seconds)| {
-                    let outcome = match (
-                        ok.and_then(|m| m.get(&t)).copied(),
-                        deg.and_then(|m| m.get(&t)).copied(),
-                    ) {
-                        (Some(s), _) if s == 0.0 => Outcome::Failure,
-                        (_, Some(g)) if g == 1.0 => Outcome::Degraded,
-                        _ => Outcome::Success,
+                    let success = ok.and_then(|m| m.get(&t)).copied();
+                    let degraded = deg.and_then(|m| m.get(&t)).copied();
+                    let outcome = if success == Some(0.0) {
+                        Outcome::Failure
+                    } else if degraded == Some(1.0) {
+                        Outcome::Degraded
+                    } else {
+                        Outcome::Success
                     };
                     Point {
                         t,

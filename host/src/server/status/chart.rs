@@ -88,6 +88,11 @@ fn secs(v: f64) -> String {
     format_duration(Duration::from_secs_f64(v.max(0.0)))
 }
 
+/// An axis label: as [`secs`] without a trailing `.0` (`15ms`, not `15.0ms`).
+fn axis_secs(v: f64) -> String {
+    secs(v).replacen(".0ms", "ms", 1).replacen(".00s", "s", 1)
+}
+
 /// A 160×34 sparkline of the given runs (oldest first): latency as a line over a light
 /// area, and under it one cell per run coloured by outcome.
 pub fn sparkline(points: &[Point]) -> String {
@@ -273,7 +278,7 @@ fn latency_chart_into(out: &mut String, points: &[Point], now_ms: i64) -> fmt::R
             W - RIGHT,
             LEFT - 8.0,
             yy + 4.0,
-            if *v == 0.0 { "0".into() } else { secs(*v) }
+            if *v == 0.0 { "0".into() } else { axis_secs(*v) }
         )?;
     }
     // Time axis: "now" on the right, four earlier marks as "-5m" and the like.

@@ -195,10 +195,10 @@ pub fn overview(o: &Overview) -> String {
         layout_start(out, &title, &o.header, "overview")?;
         summary(out, o)?;
         alerts_section(out, &o.alerts, &o.rules, o.header.now, true)?;
+        probes_section(out, &o.probes, o.header.now)?;
         if !o.slos.is_empty() {
             slos_section(out, &o.slos)?;
         }
-        probes_section(out, &o.probes, o.header.now)?;
         layout_end(out)
     })
 }
@@ -319,12 +319,11 @@ fn layout_start(out: &mut String, title: &str, h: &Header, page: &str) -> fmt::R
     )?;
     write!(
         out,
-        r#"<dl class="meta"><div><dt>config</dt><dd><code>{}</code></dd></div><div><dt>up</dt><dd>{}</dd></div><div><dt>updated</dt><dd><time datetime="{}" data-rel>{}</time></dd></div></dl><span id="live" class="live" role="status" aria-live="polite"></span></header>
+        r#"<dl class="meta"><div><dt>config</dt><dd><code>{}</code></dd></div><div><dt>up</dt><dd>{}</dd></div><div><dt>updated</dt><dd><time datetime="{}" data-rel>just now</time></dd></div></dl><span id="live" class="live" role="status" aria-live="polite"></span></header>
 <main>"#,
         Esc(&h.config_path),
         compact(Duration::from_secs(h.uptime.as_secs())),
         iso(h.now),
-        "just now",
     )
 }
 
@@ -529,7 +528,7 @@ fn alerts_section(
     } else {
         out.write_str(r#"<ul class="alerts">"#)?;
         for a in alerts {
-            alert_item(out, a, now)?;
+            alert_item(out, a, now, overview)?;
         }
         out.write_str("</ul>")?;
     }
@@ -551,7 +550,7 @@ fn alerts_section(
     out.write_str("</section>")
 }
 
-fn alert_item(out: &mut String, a: &AlertRow, now: SystemTime) -> fmt::Result {
+fn alert_item(out: &mut String, a: &AlertRow, now: SystemTime, link_probe: bool) -> fmt::Result {
     write!(
         out,
         r#"<li class="alert a-{}"><div class="alert-head"><strong class="alertname">{}</strong>"#,
@@ -569,18 +568,23 @@ fn alert_item(out: &mut String, a: &AlertRow, now: SystemTime) -> fmt::Result {
             time_el(out, now, from_millis(f))?;
         }
         _ => {
-            out.write_str("active since ")?;
+            out.write_str("pending since ")?;
             time_el(out, now, from_millis(a.active_at))?;
         }
     }
     out.write_str("</span></div>")?;
-    if let Some(s) = a.annotations.get("summary") {
-        write!(out, r#"<p class="summary-text">{}</p>"#, Esc(s))?;
+    let summary = a.annotations.get("summary");
+    let description = a.annotations.get("description");
+    if summary.is_some() || description.is_some() {
+        out.write_str(r#"<p class="alert-text">"#)?;
+        if let Some(s) = summary {
+            write!(out, r#"<span class="summary-text">{}</span> "#, Esc(s))?;
+        }
+        if let Some(d) = description {
+            write!(out, r#"<span class="description">{}</span>"#, Esc(d))?;
+        }
+        out.write_str("</p>")?;
     }
-    if let Some(d) = a.annotations.get("description") {
-        write!(out, r#"<p class="description">{}</p>"#, Esc(d))?;
-    }
-    labels(out, &a.labels, &["alertname", "severity"])?;
     let others: Vec<_> = a
         .annotations
         .iter()
@@ -595,35 +599,33 @@ fn alert_item(out: &mut String, a: &AlertRow, now: SystemTime) -> fmt::Result {
         }
         out.write_str("</dl>")?;
     }
-    let mut actions = String::new();
+    out.write_str(r#"<div class="alert-foot">"#)?;
     if let Some(url) = a.annotations.get("runbook_url") {
         match safe_href(url) {
             Some(href) => write!(
-                actions,
+                out,
                 r#"<a class="runbook" href="{}" rel="noopener noreferrer" target="_blank">Runbook ↗</a>"#,
                 Esc(href)
             )?,
             None => write!(
-                actions,
+                out,
                 r#"<span class="runbook-text">Runbook: <code>{}</code></span>"#,
                 Esc(url)
             )?,
         }
     }
-    if let Some(probe) = a.labels.get("probe") {
+    if link_probe && let Some(probe) = a.labels.get("probe") {
         write!(
-            actions,
+            out,
             r#"<a class="to-probe" href="/probes/{}">Probe {} →</a>"#,
             Esc(&path_segment(probe)),
             Esc(probe)
         )?;
     }
-    if !actions.is_empty() {
-        write!(out, r#"<div class="actions">{actions}</div>"#)?;
-    }
+    labels(out, &a.labels, &["alertname", "severity"])?;
     write!(
         out,
-        r#"<p class="group muted">group {}</p></li>"#,
+        r#"<span class="group">group {}</span></div></li>"#,
         Esc(&a.group)
     )
 }
@@ -674,16 +676,21 @@ fn slos_section(out: &mut String, slos: &[SloRow]) -> fmt::Result {
         )?;
         match s.budget_remaining {
             Some(b) => {
-                write!(
-                    out,
-                    r#"<p class="budget"><span class="big">{}</span> <span class="muted">{}</span></p>"#,
-                    percent(b),
-                    if b <= 0.0 {
-                        "budget exhausted"
-                    } else {
-                        "of error budget left"
-                    }
-                )?;
+                if b > 0.0 {
+                    write!(
+                        out,
+                        r#"<p class="budget"><span class="big">{}</span> <span class="muted">of error budget left</span></p>"#,
+                        percent(b)
+                    )?;
+                } else {
+                    // Below zero the remaining "budget" (-99900%) says little; how many
+                    // budgets the errors used up does.
+                    write!(
+                        out,
+                        r#"<p class="budget"><span class="big">0%</span> <span class="muted">budget exhausted: errors used {} of it</span></p>"#,
+                        times(1.0 - b)
+                    )?;
+                }
                 // The bar: a fixed-width SVG, so no inline styles are needed.
                 let w = (b.clamp(0.0, 1.0) * 300.0).round();
                 write!(
@@ -703,14 +710,15 @@ fn slos_section(out: &mut String, slos: &[SloRow]) -> fmt::Result {
             if let Some(burn) = s.burn(e) {
                 write!(
                     out,
-                    r#"<div><dt>{name}</dt><dd class="{}">{burn:.1}×</dd></div>"#,
+                    r#"<div><dt>{name}</dt><dd class="{}">{}</dd></div>"#,
                     if burn >= 14.4 {
                         "hot"
                     } else if burn >= 1.0 {
                         "warm"
                     } else {
                         ""
-                    }
+                    },
+                    times(burn)
                 )?;
             }
         }
@@ -722,6 +730,15 @@ fn slos_section(out: &mut String, slos: &[SloRow]) -> fmt::Result {
         out.write_str("</dl></li>")?;
     }
     out.write_str("</ul></section>")
+}
+
+/// A multiple such as a burn rate: `0.4×`, `6.0×`, `14×`, `1000×`.
+fn times(x: f64) -> String {
+    if x < 10.0 {
+        format!("{x:.1}×")
+    } else {
+        format!("{x:.0}×")
+    }
 }
 
 fn probes_section(out: &mut String, probes: &[ProbeRow], now: SystemTime) -> fmt::Result {
@@ -1234,7 +1251,8 @@ mod tests {
         assert!(html.contains(r#"<strong class="alertname">ShopDown</strong>"#));
         assert!(html.contains(r#"<a class="runbook" href="https://runbooks.example/shop""#));
         assert!(html.contains("budget exhausted"));
-        assert!(html.contains("14.4×"));
+        assert!(html.contains("14×"));
+        assert!(html.contains("errors used 5.5× of it"));
         assert!(html.contains("1 alert firing, 1 probe failing"));
         assert!(html.contains("<svg class=\"spark\""));
         assert!(html.contains("/etc/vigil/vigil.yaml"));
@@ -1248,7 +1266,7 @@ mod tests {
         a.annotations
             .insert("runbook_url".into(), "javascript:alert(1)".into());
         let mut out = String::new();
-        alert_item(&mut out, &a, from_millis(2)).unwrap();
+        alert_item(&mut out, &a, from_millis(2), true).unwrap();
         assert!(!out.contains("href=\"javascript"), "{out}");
         assert!(out.contains("Runbook: <code>javascript:alert(1)</code>"));
     }
@@ -1291,7 +1309,8 @@ mod tests {
         for attr in ["src=\"", "href=\""] {
             for (i, _) in html.match_indices(attr) {
                 let v = &html[i + attr.len()..];
-                assert!(v.starts_with('/') && !v.starts_with("//"), "{}", &v[..40]);
+                let local = v.starts_with('#') || (v.starts_with('/') && !v.starts_with("//"));
+                assert!(local, "{}", &v[..40]);
             }
         }
     }
