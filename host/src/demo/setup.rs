@@ -198,7 +198,7 @@ pub fn say_duration(d: Duration) -> String {
     }
     if s < 60 {
         format!("{s}s")
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{}m{}s", s / 60, s % 60)
