@@ -87,7 +87,7 @@ try {
     });
   } catch (e) {
     const errors = (e.errors || []).map((m) =>
-      m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ${m.text}` : m.text,
+      m.location ? `${resolve(m.location.file)}:${m.location.line}:${m.location.column + 1}: ${m.text}` : m.text,
     );
     fail(`cannot bundle ${source}:\n${errors.join('\n') || e.message}`);
   }

@@ -31,10 +31,20 @@ mkdir -p "$(dirname "$out")"
 out_abs=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
 # Write to a temporary name first so a failed build never leaves a half-written probe.
 tmp=$out_abs.tmp.$$
-trap 'rm -f "$tmp"' EXIT
-PYTHONDONTWRITEBYTECODE=1 "$componentize" \
+log=$out_abs.log.$$
+trap 'rm -f "$tmp" "$log"' EXIT
+# componentize-py shows the -p directories as /0 and /1 in its errors: put the real paths
+# back, and leave out the Rust backtrace that would bury the Python one.
+if ! RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 PYTHONDONTWRITEBYTECODE=1 "$componentize" \
     -d "$root/wit" -w probe \
     componentize "$module" \
     -p "$probe_dir" -p "$root/guest-sdk/python" \
-    -o "$tmp" >/dev/null
+    -o "$tmp" >"$log" 2>&1; then
+    sed -e "s#\"/0/#\"$probe_dir/#g; s#\"/1/#\"$root/guest-sdk/python/#g" "$log" >&2
+    echo "error: componentize-py could not build the probe in $probe_dir (module \`$module\`)" >&2
+    if grep -q "has no attribute 'WitWorld'" "$log"; then
+        echo "hint: mark the entry point with the SDK's decorator: \`@vigil.probe\` above \`def run():\` in $module.py" >&2
+    fi
+    exit 1
+fi
 mv -f "$tmp" "$out_abs"

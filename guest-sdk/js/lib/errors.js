@@ -27,7 +27,7 @@ export function isFetchNetworkError(e) {
 export function messageOf(e) {
   if (e instanceof ProbeError) return e.message;
   if (isFetchNetworkError(e)) {
-    return `fetch failed: ${e.message} (no response; the run's http section says why, and vigil's http.get reports it directly)`;
+    return `fetch got no response (${e.message}): the run's http section says why`;
   }
   if (e instanceof Error) {
     const name = e.name || 'Error';

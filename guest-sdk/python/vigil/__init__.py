@@ -58,7 +58,7 @@ def probe(run):
     `run` takes no arguments. Returning (anything) means the scenario worked; raising
     means it failed, and the exception's message becomes the run's failure reason:
     `ProbeError`s (which every SDK error is) as they are, any other exception as
-    `"TypeName: message"`, with its traceback in the run's log at level error since
+    `"TypeName: message"`, with its traceback in the run's log (level debug), since
     it is probably a bug in the probe.
 
     The decorator defines `WitWorld` in `run`'s module, the class componentize-py
@@ -88,7 +88,7 @@ def _call(run) -> None:
         if not isinstance(root, (ProbeError, Err)):
             with contextlib.suppress(Exception):
                 lines = traceback.format_exception(type(root), root, root.__traceback__)
-                log.error("".join(lines).rstrip())
+                log.debug("".join(lines).rstrip())
         raise Err(message_of(exc)) from None
 
 

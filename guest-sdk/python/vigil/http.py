@@ -17,7 +17,7 @@ whose errors quote the start of the body.
 import base64
 import json as _json
 import time
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ._errors import ProbeError, describe_error_code
 
@@ -176,7 +176,8 @@ class _Target:
         self.path_with_query = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.basic_auth = None
         if parts.username is not None:
-            credentials = f"{parts.username}:{parts.password or ''}".encode("utf-8")
+            user, password = unquote(parts.username), unquote(parts.password or "")
+            credentials = f"{user}:{password}".encode("utf-8")
             self.basic_auth = "Basic " + base64.b64encode(credentials).decode("ascii")
 
 
