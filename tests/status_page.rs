@@ -605,6 +605,44 @@ async fn the_status_page_in_headless_chromium() {
     assert!(!dom.contains("<script>alert"));
     assert!(!dom.contains("<b>&amp;</b>"));
 
+    // Given time, the page refreshes itself in place (the script swaps in a fresh copy).
+    let later = chromium(
+        &bin,
+        &profile,
+        &["--dump-dom", "--virtual-time-budget=12000"],
+        &format!("{base}/"),
+    )
+    .await;
+    assert!(
+        later.contains("data-refreshed=\""),
+        "no in-place refresh happened:\n{later}"
+    );
+    assert!(later.contains(r#"<a href="/probes/payments">payments</a>"#));
+    assert!(!later.contains("data-js-errors"));
+
+    // Without JavaScript: headless Chromium cannot capture a page with scripting switched
+    // off, so it renders the very HTML vigil served with the script tag removed (assets
+    // still from vigil). Everything is there: the page is server-rendered, charts included.
+    let served = get(&s.addr, "/").await.body;
+    let script = served.find("<script src=").expect("the script tag");
+    let script_end = script + served[script..].find("</script>").unwrap() + "</script>".len();
+    let no_js = format!("{}{}", &served[..script], &served[script_end..]).replacen(
+        "<head>",
+        &format!(r#"<head><base href="{base}/">"#),
+        1,
+    );
+    assert!(!no_js.contains("<script"));
+    let no_js_file = s.dir.join("no-js.html");
+    std::fs::write(&no_js_file, &no_js).unwrap();
+    let no_js_url = format!("file://{}", no_js_file.display());
+    let plain = chromium(&bin, &profile, &["--dump-dom"], &no_js_url).await;
+    assert!(!plain.contains("data-js="), "no script was meant to run");
+    for probe in ["storefront", "payments", "search"] {
+        assert!(plain.contains(&format!(r#"<a href="/probes/{probe}">{probe}</a>"#)));
+    }
+    assert!(plain.contains("<svg class=\"spark\""));
+    assert!(plain.contains("ProbeFailing"));
+
     let probe_dom = chromium(
         &bin,
         &profile,
@@ -622,16 +660,23 @@ async fn the_status_page_in_headless_chromium() {
         ("status-page.png", "/", None),
         ("status-probe.png", "/probes/payments", None),
         ("status-page-dark.png", "/", Some("--force-dark-mode")),
+        ("status-page-no-js.png", "", None),
     ] {
         let png = artifacts.join(file);
         let _ = std::fs::remove_file(&png);
         let shot = format!("--screenshot={}", png.display());
         let mut args = vec![shot.as_str(), "--window-size=1280,1600"];
         args.extend(extra);
-        chromium(&bin, &profile, &args, &format!("{base}{path}")).await;
+        let url = if path.is_empty() {
+            no_js_url.clone()
+        } else {
+            format!("{base}{path}")
+        };
+        chromium(&bin, &profile, &args, &url).await;
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
         assert_eq!(png_size(&bytes), (1280, 1600), "{file}");
-        assert!(bytes.len() > 20_000, "{file} is suspiciously small");
+        // A blank page of this size is about 10 kB; the status page is well over 100 kB.
+        assert!(bytes.len() > 50_000, "{file} looks blank");
         eprintln!("screenshot: {}", png.display());
     }
 }

@@ -43,6 +43,7 @@
 
   var period = Number(root.getAttribute("data-refresh")) || 0;
   var busy = false;
+  var refreshed = 0;
   function refresh() {
     if (busy || document.hidden) return;
     // Do not pull the text out from under someone selecting a log line.
@@ -63,6 +64,8 @@
           document.title = doc.title;
         }
         lastOk = Date.now();
+        refreshed += 1;
+        root.setAttribute("data-refreshed", String(refreshed));
         status("on", "live");
         wire();
         tick();
