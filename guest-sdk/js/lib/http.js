@@ -107,19 +107,31 @@ export function head(url, options) {
   return request('HEAD', url, options);
 }
 
-/** request('POST', url, { ...options, body }); pass { json } for a JSON body. */
-export function post(url, body, options = {}) {
-  return request('POST', url, body === undefined ? options : { ...options, body });
+// post/put/patch take (url, body, options) or, with no body of their own, (url, options):
+// a plain object in second place is options, since a body cannot be one.
+function withBody(method, url, body, options = {}) {
+  const isOptions =
+    body !== null &&
+    typeof body === 'object' &&
+    !(body instanceof ArrayBuffer) &&
+    !ArrayBuffer.isView(body);
+  if (isOptions) return request(method, url, body);
+  return request(method, url, body === undefined ? options : { ...options, body });
+}
+
+/** request('POST', url, { ...options, body }); `http.post(url, { json })` for JSON. */
+export function post(url, body, options) {
+  return withBody('POST', url, body, options);
 }
 
 /** request('PUT', url, { ...options, body }) */
-export function put(url, body, options = {}) {
-  return request('PUT', url, body === undefined ? options : { ...options, body });
+export function put(url, body, options) {
+  return withBody('PUT', url, body, options);
 }
 
 /** request('PATCH', url, { ...options, body }) */
-export function patch(url, body, options = {}) {
-  return request('PATCH', url, body === undefined ? options : { ...options, body });
+export function patch(url, body, options) {
+  return withBody('PATCH', url, body, options);
 }
 
 /** request('DELETE', url, options) */
