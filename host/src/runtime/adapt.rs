@@ -175,6 +175,17 @@ pub fn adapt(module: &[u8]) -> Result<Vec<u8>, AdaptError> {
         .map_err(encode)
 }
 
+/// Feed everything besides the module that decides what [`adapt`] produces (the bundled
+/// WIT and both adapters) into `h`, so cache keys change when any of it does.
+pub fn hash_inputs(h: &mut impl std::hash::Hasher) {
+    for (path, text) in WIT {
+        h.write(path.as_bytes());
+        h.write(text.as_bytes());
+    }
+    h.write(WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER);
+    h.write(WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER);
+}
+
 /// The `vigil:probe/probe` world from the WIT bundled in this binary.
 fn probe_world() -> anyhow::Result<(wit_parser::Resolve, wit_parser::WorldId)> {
     let mut resolve = wit_parser::Resolve::default();

@@ -4,8 +4,9 @@
 //! An entry is the output of `Component::serialize`, named
 //! `<content>-<settings>.cwasm`: `content` is the SHA-256 of the bytes the user gave
 //! (a component or a core module, so a hit skips adaptation too), `settings` a SHA-256 of
-//! vigil's version and the engine's `precompile_compatibility_hash` (target, compiler flags,
-//! tunables, wasm features, wasmtime version). Entries load with
+//! vigil's version, the engine's `precompile_compatibility_hash` (target, compiler flags,
+//! tunables, wasm features, wasmtime version) and what adapting a core module depends on
+//! (the bundled WIT, the preview1 adapters). Entries load with
 //! `Component::deserialize_file`, which maps the file instead of copying it.
 //!
 //! # Why deserializing is sound here
@@ -331,6 +332,8 @@ fn settings_key(engine: &Engine) -> String {
     let mut h = Sha256Hasher(Sha256::new());
     env!("CARGO_PKG_VERSION").hash(&mut h);
     engine.precompile_compatibility_hash().hash(&mut h);
+    // A core module's entry holds what adaptation made of it.
+    super::adapt::hash_inputs(&mut h);
     hex(&h.0.finalize())[..16].to_string()
 }
 
