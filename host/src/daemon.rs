@@ -126,6 +126,9 @@ impl Daemon {
         let g = &config.global;
         let runtime = Runtime::new(&RuntimeOptions {
             max_concurrent_runs: (g.concurrency as u32).saturating_add(8),
+            // Compiled probes survive restarts: a JS or Python probe compiles in seconds,
+            // loads from here in milliseconds.
+            cache_dir: Some(g.state_dir.join("cache")),
             ..RuntimeOptions::default()
         })?;
         let compiled = compile_all(&runtime, &config).await?;
