@@ -97,16 +97,18 @@ async fn demo_once_tells_the_story_and_exits_zero() {
     );
 }
 
-/// `curl` a URL: (status, body).
+/// `curl` a URL, with a JSON body: (status, body).
 async fn curl(method: &str, url: &str, json: Option<&str>) -> (u16, String) {
+    curl_with(method, url, json.map(|j| ("application/json", j))).await
+}
+
+/// `curl` a URL with a body of some content type: (status, body).
+async fn curl_with(method: &str, url: &str, body: Option<(&str, &str)>) -> (u16, String) {
     let mut args = vec!["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url];
-    if let Some(body) = json {
-        args.extend([
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            body,
-        ]);
+    let header;
+    if let Some((content_type, body)) = body {
+        header = format!("content-type: {content_type}");
+        args.extend(["-H", &header, "--data-binary", body]);
     }
     let out = Command::new("curl")
         .args(&args)
@@ -204,6 +206,18 @@ async fn the_shops_fault_switches_break_the_probes() {
     .await;
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("unknown field `error-rate`"), "{body}");
+    // The control panel's buttons post forms and are sent back to the panel.
+    let form = |body| Some(("application/x-www-form-urlencoded", body));
+    let faults = format!("{shop}/faults");
+    let (code, body) = curl_with("POST", &faults, form("endpoint=catalogue&latency_ms=800")).await;
+    assert_eq!(code, 303, "{body}");
+    let (_, body) = curl("GET", &faults, None).await;
+    assert!(
+        body.contains(r#""latency_ms":800"#) && body.contains(r#""endpoint":"catalogue""#),
+        "{body}"
+    );
+    let (code, body) = curl_with("POST", &faults, form("bogus=1")).await;
+    assert_eq!(code, 400, "{body}");
     let (code, body) = curl("POST", &format!("{shop}/faults"), Some(r#"{"down": true}"#)).await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"down\":true"), "{body}");
@@ -226,11 +240,24 @@ async fn the_shops_fault_switches_break_the_probes() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let p = probe(&vigil, "purchase").await;
-    assert_ne!(
-        p["last_outcome"], "success",
-        "the purchase scenario fails too once it ran: {p:#}"
-    );
+    // So does the purchase scenario, at its first step.
+    loop {
+        let p = probe(&vigil, "purchase").await;
+        if p["last_outcome"] == "failure" {
+            let message = p["last_message"].as_str().unwrap_or_default();
+            assert!(
+                message.starts_with("login: ") && message.contains("503"),
+                "{p:#}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "purchase never failed: {p:#}\n{}",
+            output()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     // Heal over HTTP: the probe passes again.
     let (code, body) = curl("DELETE", &format!("{shop}/faults"), None).await;

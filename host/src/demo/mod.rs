@@ -412,6 +412,7 @@ fn banner(
     n.more(format!(
         "{SCENARIO_PROBE} is a WebAssembly scenario: log in → catalogue → cart → checkout"
     ));
+    n.more("lines starting with a date are pages sent by the console notifier");
     if once {
         n.more(format!(
             "--once: exits 0 when {STORY_ALERT} has fired and resolved (within {})",

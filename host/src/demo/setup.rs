@@ -136,7 +136,10 @@ pub fn vigil_yaml(l: &Layout, t: &Timings) -> String {
          \x20 - name: checkout-availability\n\
          \x20   objective: 99\n\
          \x20   sli: {scenario}\n\
-         \x20   labels: {{ service: shop }}\n",
+         \x20   labels: {{ service: shop }}\n\
+         # Pages are printed as notifications: what on-call would receive.\n\
+         notifiers:\n\
+         \x20 - console: {{ match: {{ severity: page }} }}\n",
         listen = q(l.listen.to_string()),
         state = q(l.state_dir.display().to_string()),
         eval = dur(t.evaluation_interval),

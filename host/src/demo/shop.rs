@@ -537,7 +537,9 @@ async fn set_faults(State(s): State<Arc<ShopState>>, req: Request<Body>) -> Resp
             }
         }
     } else {
+        // Form reads the body of a POST (and the query string of a GET).
         let req = Request::builder()
+            .method(axum::http::Method::POST)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(body))
             .expect("a request with one static header builds");
