@@ -226,7 +226,7 @@ pub fn probe_page(p: &ProbeDetail) -> String {
         fact(out, "Schedule", &probe.schedule)?;
         if let Some(next) = probe.next_run {
             write!(out, "<div><dt>Next run</dt><dd>")?;
-            time_el(out, now, next)?;
+            next_el(out, now, next)?;
             out.write_str("</dd></div>")?;
         }
         if probe.skipped_ticks > 0 {
@@ -356,6 +356,21 @@ fn time_el(out: &mut String, now: SystemTime, t: SystemTime) -> fmt::Result {
     )
 }
 
+/// When a tick is due: "in 3s", or "due" once that moment has passed (the run is queued
+/// behind others or starting).
+fn next_el(out: &mut String, now: SystemTime, t: SystemTime) -> fmt::Result {
+    let at = iso(t);
+    let text = if t <= now {
+        "due".to_string()
+    } else {
+        relative(now, t)
+    };
+    write!(
+        out,
+        r#"<time datetime="{at}" title="{at}" data-rel="next">{text}</time>"#
+    )
+}
+
 fn badge(out: &mut String, outcome: Option<Outcome>, running: bool) -> fmt::Result {
     let (class, text) = match outcome {
         Some(o) => (outcome_class(o), o.as_str()),
@@ -469,7 +484,11 @@ fn summary(out: &mut String, o: &Overview) -> fmt::Result {
     }
     tile(
         out,
-        "#rules",
+        if o.rules.failing.is_empty() {
+            "#alerts"
+        } else {
+            "#rules"
+        },
         &(o.rules.alerting + o.rules.recording).to_string(),
         "rules",
         &[(o.rules.failing.len(), "failing to evaluate", "o-failure")],
@@ -527,8 +546,8 @@ fn alerts_section(
         out.write_str(r#"<p class="quiet">No alerts pending or firing.</p>"#)?;
     } else {
         out.write_str(r#"<ul class="alerts">"#)?;
-        for a in alerts {
-            alert_item(out, a, now, overview)?;
+        for card in group_alerts(alerts) {
+            alert_card(out, &card, now, overview)?;
         }
         out.write_str("</ul>")?;
     }
@@ -550,17 +569,28 @@ fn alerts_section(
     out.write_str("</section>")
 }
 
-fn alert_item(out: &mut String, a: &AlertRow, now: SystemTime, link_probe: bool) -> fmt::Result {
-    write!(
-        out,
-        r#"<li class="alert a-{}"><div class="alert-head"><strong class="alertname">{}</strong>"#,
-        a.state.as_str(),
-        Esc(a.name())
-    )?;
-    state_badge(out, a.state)?;
-    if let Some(sev) = a.labels.get("severity") {
-        write!(out, r#"<span class="sev">{}</span>"#, Esc(sev))?;
+/// Alerts of the same rule, state and severity share a card (twenty probes down are one
+/// card of twenty lines, not twenty cards), in the order of their first member.
+fn group_alerts(alerts: &[AlertRow]) -> Vec<Vec<&AlertRow>> {
+    let mut cards: Vec<Vec<&AlertRow>> = Vec::new();
+    let key = |a: &AlertRow| {
+        (
+            a.group.clone(),
+            a.name().to_string(),
+            a.state,
+            a.labels.get("severity").cloned(),
+        )
+    };
+    for a in alerts {
+        match cards.iter_mut().find(|c| key(c[0]) == key(a)) {
+            Some(card) => card.push(a),
+            None => cards.push(vec![a]),
+        }
     }
+    cards
+}
+
+fn since(out: &mut String, a: &AlertRow, now: SystemTime) -> fmt::Result {
     out.write_str(r#"<span class="since">"#)?;
     match (a.state, a.fired_at) {
         (AlertState::Firing, Some(f)) => {
@@ -572,7 +602,26 @@ fn alert_item(out: &mut String, a: &AlertRow, now: SystemTime, link_probe: bool)
             time_el(out, now, from_millis(a.active_at))?;
         }
     }
-    out.write_str("</span></div>")?;
+    out.write_str("</span>")
+}
+
+fn runbook(out: &mut String, url: &str) -> fmt::Result {
+    match safe_href(url) {
+        Some(href) => write!(
+            out,
+            r#"<a class="runbook" href="{}" rel="noopener noreferrer" target="_blank">Runbook ↗</a>"#,
+            Esc(href)
+        ),
+        None => write!(
+            out,
+            r#"<span class="runbook-text">Runbook: <code>{}</code></span>"#,
+            Esc(url)
+        ),
+    }
+}
+
+/// Summary, description and any other annotations of one alert.
+fn alert_text(out: &mut String, a: &AlertRow) -> fmt::Result {
     let summary = a.annotations.get("summary");
     let description = a.annotations.get("description");
     if summary.is_some() || description.is_some() {
@@ -599,34 +648,108 @@ fn alert_item(out: &mut String, a: &AlertRow, now: SystemTime, link_probe: bool)
         }
         out.write_str("</dl>")?;
     }
-    out.write_str(r#"<div class="alert-foot">"#)?;
-    if let Some(url) = a.annotations.get("runbook_url") {
-        match safe_href(url) {
-            Some(href) => write!(
+    Ok(())
+}
+
+fn alert_card(
+    out: &mut String,
+    items: &[&AlertRow],
+    now: SystemTime,
+    link_probe: bool,
+) -> fmt::Result {
+    let first = items[0];
+    write!(
+        out,
+        r#"<li class="alert a-{}"><div class="alert-head"><strong class="alertname">{}</strong>"#,
+        first.state.as_str(),
+        Esc(first.name())
+    )?;
+    state_badge(out, first.state)?;
+    if let Some(sev) = first.labels.get("severity") {
+        write!(out, r#"<span class="sev">{}</span>"#, Esc(sev))?;
+    }
+    if items.len() > 1 {
+        write!(out, r#"<span class="count">×{}</span>"#, items.len())?;
+    }
+    // The card is as old as its oldest alert.
+    let oldest = items
+        .iter()
+        .min_by_key(|a| a.fired_at.unwrap_or(a.active_at))
+        .unwrap_or(&first);
+    since(out, oldest, now)?;
+    out.write_str("</div>")?;
+
+    // What all members share is said once; what tells them apart, per line.
+    let skip = ["alertname", "severity"];
+    let common: BTreeMap<String, String> = first
+        .labels
+        .iter()
+        .filter(|(k, v)| {
+            !skip.contains(&k.as_str()) && items.iter().all(|a| a.labels.get(*k) == Some(*v))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let shared_runbook = first.annotations.get("runbook_url").filter(|u| {
+        items
+            .iter()
+            .all(|a| a.annotations.get("runbook_url") == Some(*u))
+    });
+    let probe_link = |out: &mut String, a: &AlertRow| -> fmt::Result {
+        match a.labels.get("probe") {
+            Some(probe) if link_probe => write!(
                 out,
-                r#"<a class="runbook" href="{}" rel="noopener noreferrer" target="_blank">Runbook ↗</a>"#,
-                Esc(href)
-            )?,
-            None => write!(
-                out,
-                r#"<span class="runbook-text">Runbook: <code>{}</code></span>"#,
-                Esc(url)
-            )?,
+                r#"<a class="to-probe" href="/probes/{}">Probe {} →</a>"#,
+                Esc(&path_segment(probe)),
+                Esc(probe)
+            ),
+            _ => Ok(()),
         }
+    };
+
+    if let [a] = items {
+        alert_text(out, a)?;
+    } else {
+        out.write_str(r#"<ul class="instances">"#)?;
+        for a in items {
+            out.write_str("<li>")?;
+            alert_text(out, a)?;
+            out.write_str(r#"<div class="alert-foot">"#)?;
+            if shared_runbook.is_none()
+                && let Some(url) = a.annotations.get("runbook_url")
+            {
+                runbook(out, url)?;
+            }
+            if !common.contains_key("probe") {
+                probe_link(out, a)?;
+            }
+            let own: BTreeMap<String, String> = a
+                .labels
+                .iter()
+                .filter(|(k, _)| !skip.contains(&k.as_str()) && !common.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !own.is_empty() {
+                labels(out, &own, &[])?;
+            }
+            since(out, a, now)?;
+            out.write_str("</div></li>")?;
+        }
+        out.write_str("</ul>")?;
     }
-    if link_probe && let Some(probe) = a.labels.get("probe") {
-        write!(
-            out,
-            r#"<a class="to-probe" href="/probes/{}">Probe {} →</a>"#,
-            Esc(&path_segment(probe)),
-            Esc(probe)
-        )?;
+    out.write_str(r#"<div class="alert-foot">"#)?;
+    if let Some(url) = shared_runbook {
+        runbook(out, url)?;
     }
-    labels(out, &a.labels, &["alertname", "severity"])?;
+    if items.len() == 1 || common.contains_key("probe") {
+        probe_link(out, first)?;
+    }
+    if !common.is_empty() {
+        labels(out, &common, &[])?;
+    }
     write!(
         out,
         r#"<span class="group">group {}</span></div></li>"#,
-        Esc(&a.group)
+        Esc(&first.group)
     )
 }
 
@@ -802,9 +925,9 @@ fn probes_section(out: &mut String, probes: &[ProbeRow], now: SystemTime) -> fmt
         match p.next_run {
             Some(t) if p.running => {
                 out.write_str(r#"<span class="running">running…</span> "#)?;
-                time_el(out, now, t)?;
+                next_el(out, now, t)?;
             }
-            Some(t) => time_el(out, now, t)?,
+            Some(t) => next_el(out, now, t)?,
             None => out.write_str("–")?,
         }
         write!(
@@ -1261,12 +1384,33 @@ mod tests {
     }
 
     #[test]
+    fn alerts_of_one_rule_share_a_card_saying_what_differs() {
+        let mut a = alert(AlertState::Firing, "ProbeFailing", "page", 1);
+        let mut b = alert(AlertState::Firing, "ProbeFailing", "page", 2);
+        b.labels.insert("probe".into(), "checkout".into());
+        let c = alert(AlertState::Pending, "ProbeFailing", "page", 3);
+        a.labels.insert("team".into(), "web".into());
+        b.labels.insert("team".into(), "web".into());
+        let rows = [a, b, c];
+        let cards = group_alerts(&rows);
+        assert_eq!(cards.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+        let mut out = String::new();
+        alert_card(&mut out, &cards[0], from_millis(10_000), true).unwrap();
+        assert!(out.contains(r#"<span class="count">×2</span>"#), "{out}");
+        // The shared label and runbook once, the differing probe on each line.
+        assert_eq!(out.matches(r#"<span class="k">team</span>"#).count(), 1);
+        assert_eq!(out.matches(r#"class="runbook""#).count(), 1);
+        assert!(out.contains(r#"<a class="to-probe" href="/probes/checkout">"#));
+        assert!(out.contains(r#"<a class="to-probe" href="/probes/shop">"#));
+    }
+
+    #[test]
     fn a_dangerous_runbook_url_is_not_a_link() {
         let mut a = alert(AlertState::Firing, "X", "page", 1);
         a.annotations
             .insert("runbook_url".into(), "javascript:alert(1)".into());
         let mut out = String::new();
-        alert_item(&mut out, &a, from_millis(2), true).unwrap();
+        alert_card(&mut out, &[&a], from_millis(2), true).unwrap();
         assert!(!out.contains("href=\"javascript"), "{out}");
         assert!(out.contains("Runbook: <code>javascript:alert(1)</code>"));
     }

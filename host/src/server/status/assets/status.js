@@ -28,7 +28,9 @@
     var els = document.querySelectorAll("time[data-rel]");
     for (var i = 0; i < els.length; i++) {
       var t = Date.parse(els[i].getAttribute("datetime"));
-      if (!isNaN(t)) els[i].textContent = relative(t, now);
+      if (isNaN(t)) continue;
+      var next = els[i].getAttribute("data-rel") === "next";
+      els[i].textContent = next && t <= now ? "due" : relative(t, now);
     }
   }
 
