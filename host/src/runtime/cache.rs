@@ -13,10 +13,14 @@
 //! `deserialize_file` is `unsafe` because wasmtime runs the machine code in the file as
 //! is: the file must be one wasmtime wrote, and must not change while it is mapped. The
 //! cache guarantees both as far as a process can:
-//! - vigil only reads a directory that belongs to the effective user and that neither the
+//! - vigil only uses a directory that belongs to the effective user and that neither the
 //!   group nor others may write (it creates it with mode 0700); otherwise the disk cache
-//!   is switched off with a warning. Anyone who can write there can already replace the
-//!   `vigil` binary's inputs as that user, so the cache adds no new trust.
+//!   is switched off with a warning. Each entry is opened once (not following symbolic
+//!   links), must be a regular file of this user that nobody else may write, and is mapped
+//!   through that same descriptor (`/proc/self/fd/N`), so renaming things around the path
+//!   in between cannot substitute another file. Only this user (or root) can create such
+//!   a file, and they can already replace the `vigil` binary itself: the cache adds no
+//!   new trust.
 //! - entries are written to a temporary file, synced, and renamed into place: a reader
 //!   sees a whole entry or none, never a torn one, even after a crash. Files are never
 //!   modified in place (only replaced by rename or unlinked), so a mapped entry keeps its
@@ -173,26 +177,42 @@ impl DiskCache {
     /// (corrupt, truncated, from another wasmtime, not a regular file) is deleted.
     pub fn load(&self, engine: &Engine, content: &ContentHash) -> Option<Component> {
         let path = self.entry_path(content);
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
+        // Opened once, checked through the descriptor, and mapped through the same
+        // descriptor: whatever happens to the path meanwhile, the bytes wasmtime maps
+        // are those of the file checked here.
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                tracing::warn!(path = %path.display(), "cache entry is a symbolic link; replacing it");
+                remove(&path);
+                return None;
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read cache entry");
                 return None;
             }
         };
-        if !meta.is_file() {
-            tracing::warn!(path = %path.display(), "cache entry is not a regular file; replacing it");
+        let trusted = file
+            .metadata()
+            .map_err(|e| e.to_string())
+            .and_then(|meta| check_entry(&meta, effective_uid()));
+        if let Err(why) = trusted {
+            tracing::warn!(path = %path.display(), why, "untrusted cache entry; replacing it");
             remove(&path);
             return None;
         }
-        // SAFETY: see the module documentation: the file was written whole by vigil
-        // (`Component::serialize`, then rename) into a directory only this user can
-        // write, and is never modified in place; wasmtime checks its header against
+        // SAFETY: see the module documentation: the file is a regular file of this user
+        // that nobody else may write, written whole by vigil (`Component::serialize`,
+        // sync, rename) and never modified in place; wasmtime checks its header against
         // this engine.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        match unsafe { Component::deserialize_file(engine, descriptor_path(&file, &path)) } {
             Ok(component) => {
-                touch(&path);
+                touch(&file, &path);
                 tracing::debug!(path = %path.display(), "compiled probe loaded from cache");
                 Some(component)
             }
@@ -322,6 +342,36 @@ fn check_dir(path: &Path, meta: &fs::Metadata, me: u32) -> Result<(), CacheError
     Ok(())
 }
 
+/// Why an entry may not be run as machine code, if it may not: it must be a regular file
+/// of this user that neither the group nor others may write.
+fn check_entry(meta: &fs::Metadata, me: u32) -> Result<(), String> {
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.uid() != me {
+        return Err(format!("owned by uid {}, not {me}", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "writable by others (mode {:o})",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// A path that names exactly the open `file`: `/proc/self/fd/N` where procfs exists, else
+/// `path` (the ownership checks then still hold for the directory, see the module docs).
+fn descriptor_path(file: &fs::File, path: &Path) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    if by_fd.exists() {
+        by_fd
+    } else {
+        path.to_path_buf()
+    }
+}
+
 fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
@@ -365,11 +415,10 @@ fn next_temp_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Mark an entry as just used, for LRU eviction. Opened read-only: the contents of an
-/// entry never change once it is named.
-fn touch(path: &Path) {
-    let result = fs::File::open(path).and_then(|f| f.set_modified(SystemTime::now()));
-    if let Err(e) = result {
+/// Mark an entry as just used, for LRU eviction. Through the read-only descriptor: the
+/// contents of an entry never change once it is named.
+fn touch(file: &fs::File, path: &Path) {
+    if let Err(e) = file.set_modified(SystemTime::now()) {
         tracing::debug!(path = %path.display(), error = %e, "cannot refresh cache entry's mtime");
     }
 }
@@ -505,6 +554,33 @@ mod tests {
         assert!(path.exists());
         assert!(cache.load(&engine, &key).is_none());
         assert!(!path.exists(), "the unusable entry should be gone");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn symlinked_or_shared_entries_are_not_trusted() {
+        let d = temp_dir("untrusted");
+        let engine = Engine::default();
+        let cache = DiskCache::open(&d, &engine).unwrap();
+
+        // A real artifact, so only the checks can refuse it.
+        let component = Component::new(&engine, wat::parse_str("(component)").unwrap()).unwrap();
+        let artifact = component.serialize().unwrap();
+        let real = content_hash(b"real");
+        let real_path = cache.store(&real, &artifact).unwrap();
+        assert!(cache.load(&engine, &real).is_some());
+
+        let linked = content_hash(b"linked");
+        std::os::unix::fs::symlink(&real_path, cache.entry_path(&linked)).unwrap();
+        assert!(cache.load(&engine, &linked).is_none());
+        assert!(
+            fs::symlink_metadata(cache.entry_path(&linked)).is_err(),
+            "the link should be gone"
+        );
+
+        fs::set_permissions(&real_path, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(cache.load(&engine, &real).is_none());
+        assert!(!real_path.exists(), "the shared entry should be gone");
         let _ = fs::remove_dir_all(&d);
     }
 
