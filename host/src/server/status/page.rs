@@ -731,7 +731,9 @@ fn alert_card(
             if !own.is_empty() {
                 labels(out, &own, &[])?;
             }
-            since(out, a, now)?;
+            if a.fired_at.unwrap_or(a.active_at) != oldest.fired_at.unwrap_or(oldest.active_at) {
+                since(out, a, now)?;
+            }
             out.write_str("</div></li>")?;
         }
         out.write_str("</ul>")?;
@@ -1030,8 +1032,8 @@ fn last_run(out: &mut String, run: &ProbeRun, now: SystemTime) -> fmt::Result {
 
     write!(
         out,
-        "<h3>Logs <span class=\"muted\">({} lines)</span></h3>",
-        run.logs.len()
+        "<h3>Logs <span class=\"muted\">({})</span></h3>",
+        plural(run.logs.len(), "line", "lines")
     )?;
     if run.logs.is_empty() {
         out.write_str(r#"<p class="quiet">No log lines.</p>"#)?;
