@@ -215,13 +215,17 @@ async fn demo(
 
     let dir = ScratchDir::create()?;
     let shop_stop = CancellationToken::new();
-    let (shop, shop_task) =
-        shop::start(shop_listener, shop_stop.clone()).map_err(|source| DemoError::Listen {
-            what: "the demo shop",
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            flag: "--shop-port",
-            source,
-        })?;
+    let (shop, shop_task) = shop::start(
+        shop_listener,
+        shop_stop.clone(),
+        format!("http://{listen_addr}/"),
+    )
+    .map_err(|source| DemoError::Listen {
+        what: "the demo shop",
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        flag: "--shop-port",
+        source,
+    })?;
     let config_path = write_files(&dir, listen_addr, shop.addr, &timings)?;
 
     n.plain(format!(

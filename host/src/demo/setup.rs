@@ -173,6 +173,7 @@ pub fn rules_yaml(l: &Layout, t: &Timings) -> String {
          \x20         summary: \"Customers cannot check out: the {{{{ $labels.probe }}}} scenario fails\"\n\
          \x20         description: \"The login → catalogue → cart → checkout scenario has failed for at least {hold}; the failed step and its answer are on the status page.\"\n\
          \x20         runbook_url: {checkout_runbook}\n\
+         \x20         fault_switches: {panel}\n\
          \x20     - alert: CatalogueSlow\n\
          \x20       expr: probe_duration_seconds{{probe=\"catalogue\"}} > 0.5\n\
          \x20       for: {hold}\n\
@@ -180,16 +181,19 @@ pub fn rules_yaml(l: &Layout, t: &Timings) -> String {
          \x20       annotations:\n\
          \x20         summary: \"The catalogue takes {{{{ humanizeDuration $value }}}} to load (budget: 500ms)\"\n\
          \x20         runbook_url: {slow_runbook}\n\
+         \x20         fault_switches: {panel}\n\
          \x20     - alert: ShopDown\n\
          \x20       expr: probe_success{{probe=\"shop-health\"}} == 0\n\
          \x20       for: {hold}\n\
          \x20       labels: {{ severity: page }}\n\
          \x20       annotations:\n\
          \x20         summary: \"The shop's health check fails\"\n\
-         \x20         runbook_url: {down_runbook}\n",
+         \x20         runbook_url: {down_runbook}\n\
+         \x20         fault_switches: {panel}\n",
         checkout_runbook = runbook("checkout-failing"),
         slow_runbook = runbook("catalogue-slow"),
         down_runbook = runbook("shop-down"),
+        panel = q(format!("http://{}/", l.shop)),
     )
 }
 

@@ -223,6 +223,8 @@ struct ShopState {
     spreader: Mutex<ErrorSpreader>,
     sessions: Mutex<Sessions>,
     base_url: String,
+    /// vigil's status page, linked from the control panel.
+    status_page: String,
 }
 
 /// The running shop.
@@ -255,11 +257,12 @@ impl Shop {
     }
 }
 
-/// Serve the shop on `listener` until `stop` is cancelled. Returns the handle and the
-/// server task.
+/// Serve the shop on `listener` until `stop` is cancelled; its control panel links to
+/// `status_page`. Returns the handle and the server task.
 pub fn start(
     listener: tokio::net::TcpListener,
     stop: CancellationToken,
+    status_page: String,
 ) -> std::io::Result<(Shop, tokio::task::JoinHandle<()>)> {
     let addr = listener.local_addr()?;
     let state = Arc::new(ShopState {
@@ -267,6 +270,7 @@ pub fn start(
         spreader: Mutex::new(ErrorSpreader::default()),
         sessions: Mutex::new(Sessions::default()),
         base_url: format!("http://{addr}"),
+        status_page,
     });
     let app = router(state.clone());
     let task = tokio::spawn(async move {
@@ -623,7 +627,7 @@ td {{ padding: 0 1rem 0 0; }}
 </style></head><body>
 <h1>The vigil demo shop</h1>
 <p>A tiny coffee shop API that <code>vigil demo</code> watches with three probes. Break it
-here and watch the alerts on vigil's status page.</p>
+here and watch the alerts on <a href="{status}">vigil's status page</a>.</p>
 <p class="state">Faults now: <strong>{faults}</strong></p>
 <h2>Fault switches</h2>
 {buttons}
@@ -649,6 +653,7 @@ curl {base}/faults                # what is switched on</pre>
             "#fde7e7"
         },
         faults = escape(&faults.to_string()),
+        status = escape(&s.status_page),
     ))
 }
 
@@ -683,7 +688,7 @@ const RUNBOOKS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-async fn runbook(Path(name): Path<String>) -> Response {
+async fn runbook(State(s): State<Arc<ShopState>>, Path(name): Path<String>) -> Response {
     let Some((_, title, body)) = RUNBOOKS.iter().find(|(n, _, _)| *n == name) else {
         return (StatusCode::NOT_FOUND, "no such runbook\n").into_response();
     };
@@ -693,8 +698,9 @@ async fn runbook(Path(name): Path<String>) -> Response {
 <style>body {{ font: 15px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }}</style>
 </head><body><h1>Runbook: {title}</h1><p>{body}</p>
 <form method="post" action="/faults"><button>Heal the shop (switch every fault off)</button></form>
-<p><a href="/">Back to the shop's control panel</a></p></body></html>
-"#
+<p><a href="{status}">vigil's status page</a> · <a href="/">the shop's control panel</a></p></body></html>
+"#,
+        status = escape(&s.status_page),
     ))
     .into_response()
 }
