@@ -321,6 +321,56 @@ mod tests {
     }
 
     #[test]
+    fn staleness_markers_and_nan_survive_a_restart() {
+        let d = dir("stale");
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let policy = RetentionPolicy::uniform(Duration::from_secs(3600));
+        let a = Labels::from_pairs("m", [("k", "a")]);
+        {
+            let store = Store::open(&d, policy.clone(), 10, now).unwrap();
+            store.append(&a, Sample { t: 1000, v: 1.5 });
+            store.append(
+                &a,
+                Sample {
+                    t: 2000,
+                    v: f64::NAN,
+                },
+            );
+            store.append(
+                &a,
+                Sample {
+                    t: 3000,
+                    v: f64::from_bits(STALE_NAN),
+                },
+            );
+            store.append(
+                &a,
+                Sample {
+                    t: 4000,
+                    v: f64::INFINITY,
+                },
+            );
+            store.close();
+        }
+        let store = Store::open(&d, policy, 10, now).unwrap();
+        let got: Vec<(i64, u64)> = store
+            .read()
+            .get(&a)
+            .map(|s| s.samples.iter().map(|s| (s.t, s.v.to_bits())).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            got,
+            [
+                (1000, 1.5f64.to_bits()),
+                (2000, f64::NAN.to_bits()),
+                (3000, STALE_NAN),
+                (4000, f64::INFINITY.to_bits())
+            ],
+            "the whole batch is written, NaN bits intact"
+        );
+    }
+
+    #[test]
     fn retention_applies_on_load_and_on_prune() {
         let d = dir("retention");
         let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);

@@ -210,6 +210,30 @@ impl Drop for Sqlite {
     }
 }
 
+/// A sample value for SQLite: NaN becomes its 8 bit-exact bytes as a BLOB, because SQLite
+/// stores a NaN REAL as NULL, which would lose staleness markers (and break NOT NULL). A
+/// BLOB keeps its type in a REAL column, so no schema change is needed.
+fn value_to_sql(v: f64) -> rusqlite::types::Value {
+    if v.is_nan() {
+        rusqlite::types::Value::Blob(v.to_bits().to_le_bytes().to_vec())
+    } else {
+        rusqlite::types::Value::Real(v)
+    }
+}
+
+fn value_from_sql(v: rusqlite::types::ValueRef<'_>) -> f64 {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Real(f) => f,
+        ValueRef::Integer(i) => i as f64,
+        ValueRef::Blob(b) => b
+            .try_into()
+            .map(|bytes: [u8; 8]| f64::from_bits(u64::from_le_bytes(bytes)))
+            .unwrap_or(f64::NAN),
+        _ => f64::NAN,
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn millis(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
@@ -236,7 +260,7 @@ fn load(conn: &Connection, min_t: i64) -> Result<Loaded, SqliteError> {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
-                r.get::<_, f64>(2)?,
+                value_from_sql(r.get_ref(2)?),
             ))
         })?;
         for row in rows {
@@ -326,7 +350,7 @@ fn commit(conn: &mut Connection, ids: &mut HashMap<Labels, i64>, pending: &mut V
                     tx.prepare_cached(
                         "INSERT OR REPLACE INTO samples (series_id, t, v) VALUES (?, ?, ?)",
                     )?
-                    .execute(params![id, s.t, s.v])?;
+                    .execute(params![id, s.t, value_to_sql(s.v)])?;
                 }
                 Op::Run { probe, t, json } => {
                     tx.prepare_cached("INSERT INTO runs (probe, t, json) VALUES (?, ?, ?)")?
