@@ -45,6 +45,22 @@ fn prom_duration(d: Duration) -> String {
     format!("{s}s")
 }
 
+/// A duration for people: the two largest units (`11h40m`, `2d12h`, `50m`).
+fn human_duration(d: Duration) -> String {
+    let mut s = d.as_secs().max(1);
+    let mut parts = Vec::new();
+    for (unit, n) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= n {
+            parts.push(format!("{}{unit}", s / n));
+            s %= n;
+        }
+        if parts.len() == 2 || (!parts.is_empty() && s == 0) {
+            break;
+        }
+    }
+    parts.concat()
+}
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -137,7 +153,7 @@ pub fn rule_file(slos: &[SloConfig]) -> String {
                 "          description: {}",
                 quote(&format!(
                     "Error ratio over {long} is {{{{ humanizePercentage $value }}}}; at this rate the {window} error budget is gone in {}.",
-                    prom_duration(Duration::from_secs_f64(slo.window.as_secs_f64() / burn))
+                    human_duration(Duration::from_secs_f64(slo.window.as_secs_f64() / burn))
                 ))
             );
         }
@@ -148,6 +164,14 @@ pub fn rule_file(slos: &[SloConfig]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budget_exhaustion_reads_like_a_person_wrote_it() {
+        assert_eq!(human_duration(Duration::from_secs(700 * 60)), "11h40m");
+        assert_eq!(human_duration(Duration::from_secs(50 * 60)), "50m");
+        assert_eq!(human_duration(Duration::from_secs(60 * 3600)), "2d12h");
+        assert_eq!(human_duration(Duration::from_secs(30 * 86400)), "30d");
+    }
     use crate::config::Location;
     use std::collections::BTreeMap;
 
