@@ -170,6 +170,7 @@ fn main() {
         Runtime::new(&RuntimeOptions {
             max_concurrent_runs: 256,
             max_memory: 1 << 30,
+            cache_dir: None,
         })
         .expect("runtime"),
     );
