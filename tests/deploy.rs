@@ -45,6 +45,15 @@ fn confinement() -> Confinement {
         println!("not root: vigil runs as the current user; the read-only root is not tested");
         return Confinement::CurrentUser;
     }
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output();
+    if !setpriv.is_ok_and(|o| o.status.success()) {
+        let how = "setpriv is missing: install util-linux (apt-get install util-linux)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{how}");
+        println!("{how}; vigil runs as root, the unprivileged run is not tested");
+        return Confinement::CurrentUser;
+    }
     let unshare = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "true"])
         .stderr(Stdio::null())
