@@ -89,9 +89,6 @@ pub enum ScaffoldError {
         /// The folder that would have been created.
         path: PathBuf,
     },
-    /// The language has no scaffold in this build of vigil.
-    #[error("`--lang {0}` has no scaffold yet in this vigil")]
-    NotAvailable(&'static str),
     /// Writing the folder failed.
     #[error("cannot write {}: {source}", path.display())]
     Io {
@@ -192,6 +189,10 @@ const RUST_SDK: &[(&str, &str)] = &[
 
 /// The C SDK, `guest-sdk/c/`: the helpers and the generated bindings.
 const C_SDK: &[(&str, &[u8])] = &[
+    (
+        "README.md",
+        include_bytes!("../../../guest-sdk/c/README.md"),
+    ),
     ("vigil.h", include_bytes!("../../../guest-sdk/c/vigil.h")),
     ("vigil.c", include_bytes!("../../../guest-sdk/c/vigil.c")),
     ("probe.h", include_bytes!("../../../guest-sdk/c/probe.h")),
@@ -201,6 +202,63 @@ const C_SDK: &[(&str, &[u8])] = &[
         include_bytes!("../../../guest-sdk/c/probe_component_type.o"),
     ),
 ];
+
+/// The JavaScript SDK and its build tool, `guest-sdk/js/` (its package.json only lends
+/// its dependencies: the scaffold has its own).
+const JS_SDK: &[(&str, &str)] = &[
+    ("vigil.js", include_str!("../../../guest-sdk/js/vigil.js")),
+    (
+        "componentize.mjs",
+        include_str!("../../../guest-sdk/js/componentize.mjs"),
+    ),
+    (
+        "lib/errors.js",
+        include_str!("../../../guest-sdk/js/lib/errors.js"),
+    ),
+    (
+        "lib/http.js",
+        include_str!("../../../guest-sdk/js/lib/http.js"),
+    ),
+    (
+        "lib/response.js",
+        include_str!("../../../guest-sdk/js/lib/response.js"),
+    ),
+    ("README.md", include_str!("../../../guest-sdk/js/README.md")),
+];
+
+/// `guest-sdk/js/package.json`, for the toolchain versions it pins.
+const JS_PACKAGE_JSON: &str = include_str!("../../../guest-sdk/js/package.json");
+
+/// The Python SDK, the `vigil` package in `guest-sdk/python/`.
+const PYTHON_SDK: &[(&str, &str)] = &[
+    (
+        "__init__.py",
+        include_str!("../../../guest-sdk/python/vigil/__init__.py"),
+    ),
+    (
+        "_errors.py",
+        include_str!("../../../guest-sdk/python/vigil/_errors.py"),
+    ),
+    (
+        "_host.py",
+        include_str!("../../../guest-sdk/python/vigil/_host.py"),
+    ),
+    (
+        "http.py",
+        include_str!("../../../guest-sdk/python/vigil/http.py"),
+    ),
+    (
+        "log.py",
+        include_str!("../../../guest-sdk/python/vigil/log.py"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../guest-sdk/python/README.md"),
+    ),
+];
+
+/// The componentize-py version probes/python/setup.sh pins.
+const COMPONENTIZE_PY: &str = "0.25.1";
 
 mod rust_templates {
     pub const CARGO_TOML: &str = include_str!("templates/rust/Cargo.toml.tmpl");
@@ -217,6 +275,32 @@ mod c_templates {
     pub const BUILD_SH: &str = include_str!("templates/c/build.sh.tmpl");
     pub const README: &str = include_str!("templates/c/README.md.tmpl");
     pub const GITIGNORE: &str = include_str!("templates/c/gitignore.tmpl");
+}
+
+mod js_templates {
+    pub const PROBE_JS: &str = include_str!("templates/js/probe.js.tmpl");
+    pub const PACKAGE_JSON: &str = include_str!("templates/js/package.json.tmpl");
+    pub const BUILD_SH: &str = include_str!("templates/js/build.sh.tmpl");
+    pub const README: &str = include_str!("templates/js/README.md.tmpl");
+    pub const GITIGNORE: &str = include_str!("templates/js/gitignore.tmpl");
+}
+
+mod python_templates {
+    pub const APP_PY: &str = include_str!("templates/python/app.py.tmpl");
+    pub const BUILD_SH: &str = include_str!("templates/python/build.sh.tmpl");
+    pub const README: &str = include_str!("templates/python/README.md.tmpl");
+    pub const GITIGNORE: &str = include_str!("templates/python/gitignore.tmpl");
+}
+
+/// The `dependencies` object of guest-sdk/js/package.json, as JSON text indented to
+/// sit in the scaffold's package.json.
+fn js_dependencies() -> String {
+    serde_json::from_str::<serde_json::Value>(JS_PACKAGE_JSON)
+        .ok()
+        .and_then(|v| v.get("dependencies").cloned())
+        .and_then(|deps| serde_json::to_string_pretty(&deps).ok())
+        .map(|text| text.replace('\n', "\n  "))
+        .unwrap_or_else(|| "{}".to_string())
 }
 
 /// Check that `name` can name a probe in every language: it becomes a folder, a Cargo
@@ -252,6 +336,7 @@ fn fill(template: &str, name: &str) -> String {
         .replace("{{name}}", name)
         .replace("{{crate_file}}", &name.replace('-', "_"))
         .replace("{{vigil_version}}", VIGIL_VERSION)
+        .replace("{{componentize_py}}", COMPONENTIZE_PY)
 }
 
 fn text(path: &str, contents: String) -> ScaffoldFile {
@@ -309,8 +394,36 @@ pub fn plan(name: &str, lang: Lang) -> Result<Vec<ScaffoldFile>, ScaffoldError> 
                 files.push(embedded(format!("vigil/{path}"), contents));
             }
         }
-        Lang::Js => return Err(ScaffoldError::NotAvailable("js")),
-        Lang::Python => return Err(ScaffoldError::NotAvailable("python")),
+        Lang::Js => {
+            use js_templates::*;
+            files.push(text(&format!("{name}.js"), fill(PROBE_JS, name)));
+            files.push(text(
+                "package.json",
+                fill(PACKAGE_JSON, name).replace("{{dependencies}}", &js_dependencies()),
+            ));
+            files.push(script("build.sh", fill(BUILD_SH, name)));
+            files.push(text("README.md", fill(README, name)));
+            files.push(text(".gitignore", fill(GITIGNORE, name)));
+            for (path, contents) in JS_SDK {
+                files.push(embedded(format!("vigil/{path}"), contents.as_bytes()));
+            }
+            for (path, contents) in WIT {
+                files.push(embedded(format!("wit/{path}"), contents.as_bytes()));
+            }
+        }
+        Lang::Python => {
+            use python_templates::*;
+            files.push(text("app.py", fill(APP_PY, name)));
+            files.push(script("build.sh", fill(BUILD_SH, name)));
+            files.push(text("README.md", fill(README, name)));
+            files.push(text(".gitignore", fill(GITIGNORE, name)));
+            for (path, contents) in PYTHON_SDK {
+                files.push(embedded(format!("vigil/{path}"), contents.as_bytes()));
+            }
+            for (path, contents) in WIT {
+                files.push(embedded(format!("wit/{path}"), contents.as_bytes()));
+            }
+        }
     }
     Ok(files)
 }
@@ -370,7 +483,11 @@ fn next_steps(dir: &Path, name: &str, lang: Lang) -> String {
         Lang::C => out.push_str(
             "  apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32   # once, as root\n",
         ),
-        Lang::Js | Lang::Python => {}
+        Lang::Js => out.push_str("  (needs Node.js 18+ with npm; the first build runs npm install)\n"),
+        Lang::Python => out.push_str(&format!(
+            "  python3 -m venv {dir}/.venv && {dir}/.venv/bin/pip install componentize-py=={COMPONENTIZE_PY}   # once\n",
+            dir = dir.display()
+        )),
     }
     let dir = dir.display();
     out.push_str(&format!("  {dir}/build.sh\n"));
@@ -482,9 +599,8 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_c_sdk_is_all_of_guest_sdk_c_but_its_readme() {
-        let mut on_disk = listing(&repo().join("guest-sdk/c"));
-        on_disk.remove("README.md");
+    fn the_embedded_c_sdk_is_all_of_guest_sdk_c() {
+        let on_disk = listing(&repo().join("guest-sdk/c"));
         let embedded: BTreeSet<String> = C_SDK.iter().map(|(p, _)| p.to_string()).collect();
         assert_eq!(
             embedded, on_disk,
@@ -493,14 +609,74 @@ mod tests {
     }
 
     #[test]
+    fn the_embedded_js_sdk_is_all_of_guest_sdk_js_but_tooling_and_tests() {
+        let on_disk: BTreeSet<String> = listing(&repo().join("guest-sdk/js"))
+            .into_iter()
+            .filter(|p| {
+                !p.starts_with("node_modules/")
+                    && !p.starts_with("test/")
+                    && !p.starts_with('.')
+                    && p != "package.json"
+                    && p != "package-lock.json"
+            })
+            .collect();
+        let embedded: BTreeSet<String> = JS_SDK.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(
+            embedded, on_disk,
+            "update JS_SDK in host/src/scaffold/mod.rs"
+        );
+    }
+
+    #[test]
+    fn the_embedded_python_sdk_is_all_of_the_vigil_package() {
+        let mut on_disk: BTreeSet<String> = listing(&repo().join("guest-sdk/python/vigil"))
+            .into_iter()
+            .filter(|p| !p.starts_with("__pycache__/"))
+            .collect();
+        on_disk.insert("README.md".to_string());
+        let embedded: BTreeSet<String> = PYTHON_SDK.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(
+            embedded, on_disk,
+            "update PYTHON_SDK in host/src/scaffold/mod.rs"
+        );
+    }
+
+    #[test]
+    fn the_python_scaffold_pins_the_componentize_py_of_setup_sh() {
+        let setup = std::fs::read_to_string(repo().join("probes/python/setup.sh")).unwrap();
+        assert!(
+            setup.contains(&format!("COMPONENTIZE_PY_VERSION={COMPONENTIZE_PY}")),
+            "probes/python/setup.sh pins another componentize-py than COMPONENTIZE_PY"
+        );
+    }
+
+    #[test]
+    fn the_js_scaffold_pins_the_toolchain_of_guest_sdk_js() {
+        let files = plan("pinger", Lang::Js).unwrap();
+        let package = files
+            .iter()
+            .find(|f| f.path == Path::new("package.json"))
+            .unwrap();
+        let package: serde_json::Value = serde_json::from_slice(&package.contents).unwrap();
+        let sdk: serde_json::Value = serde_json::from_str(JS_PACKAGE_JSON).unwrap();
+        assert_eq!(package["dependencies"], sdk["dependencies"]);
+        assert_eq!(package["name"], "pinger");
+    }
+
+    #[test]
     fn every_template_placeholder_is_filled() {
-        for lang in [Lang::Rust, Lang::C] {
+        let placeholders = [
+            "{{name}}",
+            "{{crate_file}}",
+            "{{vigil_version}}",
+            "{{componentize_py}}",
+            "{{dependencies}}",
+        ];
+        for lang in [Lang::Rust, Lang::Js, Lang::Python, Lang::C] {
             for file in plan("check-out_2", lang).unwrap() {
                 let text = String::from_utf8_lossy(&file.contents);
                 assert!(
-                    !text.contains("{{name}}")
-                        && !text.contains("{{crate_file}}")
-                        && !text.contains("{{vigil_version}}"),
+                    !placeholders.iter().any(|p| text.contains(p)),
                     "{lang:?} {} has an unfilled placeholder",
                     file.path.display()
                 );
