@@ -40,6 +40,13 @@ const DEFAULT_SHOP_PORT: u16 = 8080;
 
 /// Arguments of `vigil demo`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The demo prints its URLs. Break the shop with the buttons on its page, or with curl:
+  curl --json '{\"endpoint\": \"checkout\", \"error_rate\": 1}' http://127.0.0.1:8080/faults
+  curl --json '{\"endpoint\": \"catalogue\", \"latency_ms\": 800}' http://127.0.0.1:8080/faults
+  curl --json '{\"down\": true}' http://127.0.0.1:8080/faults
+  curl -X DELETE http://127.0.0.1:8080/faults     # heal
+Ctrl-C stops the demo and removes its files.")]
 pub struct DemoArgs {
     /// Run the story once with compressed timings, then exit: 0 when the alert fired and
     /// resolved, 1 otherwise.
