@@ -23,4 +23,23 @@ if [ ! -d "$sdk/node_modules/@bytecodealliance/componentize-js" ] || [ ! -d "$sd
     exit 1
 fi
 mkdir -p "$(dirname "$2")"
-exec node "$sdk/componentize.mjs" --wit "$root/wit" --world probe -o "$2" "$1"
+out=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+src_dir=$(cd "$(dirname "$1")" && pwd)
+
+# componentize-js output differs from build to build (it embeds its temporary paths), and
+# vigil keys its compiled-probe cache by content: so skip the build when nothing that goes
+# into it changed, and the probe keeps its cache entry. VIGIL_REBUILD=1 forces a build.
+inputs=$( {
+    find "$src_dir" "$sdk/vigil.js" "$sdk/lib" "$sdk/componentize.mjs" "$sdk/package-lock.json" \
+        "$root/wit" -type f ! -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum
+    node --version
+} | sha256sum | cut -d' ' -f1)
+stamp=$out.inputs
+if [ "${VIGIL_REBUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f "$stamp" ] \
+    && [ "$(cat "$stamp")" = "$inputs $(sha256sum < "$out" | cut -d' ' -f1)" ]; then
+    echo "$out is up to date (inputs unchanged; VIGIL_REBUILD=1 forces a build)" >&2
+    exit 0
+fi
+rm -f "$stamp"
+node "$sdk/componentize.mjs" --wit "$root/wit" --world probe -o "$out" "$1"
+echo "$inputs $(sha256sum < "$out" | cut -d' ' -f1)" > "$stamp"

@@ -29,6 +29,23 @@ fi
 
 mkdir -p "$(dirname "$out")"
 out_abs=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
+
+# componentize-py output differs from build to build, and vigil keys its compiled-probe
+# cache by content: so skip the build when nothing that goes into it changed, and the
+# probe keeps its cache entry. VIGIL_REBUILD=1 forces a build.
+inputs=$( {
+    find "$probe_dir" "$root/guest-sdk/python/vigil" "$root/wit" -type f \
+        ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+    echo "module $module"
+    "$componentize" --version
+} | sha256sum | cut -d' ' -f1)
+stamp=$out_abs.inputs
+if [ "${VIGIL_REBUILD:-0}" != 1 ] && [ -f "$out_abs" ] && [ -f "$stamp" ] \
+    && [ "$(cat "$stamp")" = "$inputs $(sha256sum < "$out_abs" | cut -d' ' -f1)" ]; then
+    echo "$out_abs is up to date (inputs unchanged; VIGIL_REBUILD=1 forces a build)" >&2
+    exit 0
+fi
+rm -f "$stamp"
 # Write to a temporary name first so a failed build never leaves a half-written probe.
 tmp=$out_abs.tmp.$$
 log=$out_abs.log.$$
@@ -48,3 +65,4 @@ if ! RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 PYTHONDONTWRITEBYTECODE=1 "$component
     exit 1
 fi
 mv -f "$tmp" "$out_abs"
+echo "$inputs $(sha256sum < "$out_abs" | cut -d' ' -f1)" > "$stamp"
