@@ -394,6 +394,31 @@ async fn history_survives_a_restart_and_sigterm_lets_a_run_finish() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_run_started_over_the_api_does_not_hold_sigterm_past_the_grace_period() {
+    let server = start().await;
+    let dir = workdir("api-grace");
+    let port = free_port();
+    let probes = format!(
+        "  - name: stuck\n    wasm: builtin:http\n    schedule: \"@yearly\"\n    timeout: 60s\n    config: {{ url: \"{}/slow?ms=30000\" }}\n    allow: [\"{}\"]\n",
+        server.url(),
+        server.allow()
+    );
+    let text = config(port, &server, &probes).replace("shutdown_grace: 10s", "shutdown_grace: 2s");
+    std::fs::write(dir.join("vigil.yaml"), text).unwrap();
+    let vigil = Vigil::start(&dir, port, &[]).await;
+    let url = format!("{}/api/v1/probes/stuck/run", vigil.base);
+    let _in_flight = tokio::spawn(async move { http_request("POST", &url, None).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, elapsed, logs) = vigil.terminate().await;
+    assert_eq!(code, 0, "{logs}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "a 30 s run over the API held the exit for {elapsed:?} with a 2 s grace:\n{logs}"
+    );
+    assert!(logs.contains("state flushed"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_overlapping_tick_is_skipped_and_counted() {
     let server = start().await;
     let dir = workdir("overlap");

@@ -260,17 +260,32 @@ async fn daemon_run(args: DaemonArgs) -> ExitCode {
     }
     spawn_signal_handlers(daemon.clone());
     let stop = daemon.shutdown.clone();
-    if let Err(e) = crate::server::serve(
+    let server = crate::server::serve(
         listener,
         daemon.clone(),
         async move { stop.cancelled().await },
-    )
-    .await
-    {
-        tracing::error!(error = %e, "HTTP server failed");
-    }
+    );
+    // Graceful shutdown waits for open requests; one that runs a probe (POST
+    // /api/v1/probes/NAME/run) must not hold the exit past the grace period.
+    let stop = daemon.shutdown.clone();
+    let grace = global.shutdown_grace;
+    let grace_left = tokio::select! {
+        result = server => {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+            grace
+        }
+        _ = async move {
+            stop.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("open HTTP requests did not finish within the grace period");
+            std::time::Duration::from_millis(100)
+        }
+    };
     tracing::info!("shutting down: waiting for in-flight runs");
-    daemon.stop(global.shutdown_grace).await;
+    daemon.stop(grace_left).await;
     tracing::info!("state flushed; bye");
     ExitCode::SUCCESS
 }

@@ -23,6 +23,7 @@ use db::{AlertDb, Commit, HistoryQuery, HistoryRow, NewItem};
 use plan::{Notified, Settings, Snapshot};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -333,9 +334,12 @@ impl Delivery {
             let cfg = &notifiers[o.notifier];
             let bodies: Vec<String> = match cfg.kind {
                 NotifierKind::Console => {
+                    // A closed stdout (`vigil demo | head`) must not take the daemon down.
+                    let mut out = std::io::stdout().lock();
                     for n in &o.notices {
-                        println!("{}", payload::console_line(n));
+                        let _ = writeln!(out, "{}", payload::console_line(n));
                     }
+                    let _ = out.flush();
                     self.count(&cfg.name, "success", o.notices.len() as u64);
                     continue;
                 }
