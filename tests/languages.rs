@@ -425,6 +425,23 @@ async fn scaffold_builds_and_runs(lang: &'static str) {
             repo().join("target").join("wasm-probes"),
         );
     }
+    if lang == "python" {
+        // Where probes/python/setup.sh installs componentize-py (else build.sh finds it
+        // on PATH).
+        let venv = std::env::var_os("VIGIL_PYTHON_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::var_os("CARGO_TARGET_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| repo().join("target"))
+                    .join("guest-toolchains")
+                    .join("python")
+            });
+        let tool = venv.join("bin").join("componentize-py");
+        if tool.exists() {
+            build.env("COMPONENTIZE_PY", tool);
+        }
+    }
     let built = build.output().unwrap();
     assert!(
         built.status.success(),

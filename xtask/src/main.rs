@@ -35,6 +35,9 @@ enum Command {
         /// Build only these languages (repeat the flag for several; default: all).
         #[arg(long = "lang", value_enum)]
         langs: Vec<Lang>,
+        /// Rebuild JavaScript and Python probes even when they look up to date.
+        #[arg(long)]
+        force: bool,
     },
     /// Check the toolchain of every language and say how to install what is missing.
     Toolchains {
@@ -88,7 +91,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = workspace_root();
     let result = match cli.command {
-        Command::Probes { langs } => build_probes(&root, &selected(langs)),
+        Command::Probes { langs, force } => build_probes(&root, &selected(langs), force),
         Command::Toolchains { langs } => check_toolchains(&root, &selected(langs)),
         Command::CBindings { check } => c::bindings(&root, check),
     };
@@ -130,7 +133,7 @@ fn check_toolchains(root: &Path, langs: &[Lang]) -> anyhow::Result<bool> {
 
 /// `cargo xtask probes`: builds every language whose toolchain is there, reports the
 /// others with their install command; true when nothing was missing or failed.
-fn build_probes(root: &Path, langs: &[Lang]) -> anyhow::Result<bool> {
+fn build_probes(root: &Path, langs: &[Lang], force: bool) -> anyhow::Result<bool> {
     let out_dir = root.join("target").join("probes");
     std::fs::create_dir_all(&out_dir)?;
     let mut built: Vec<PathBuf> = Vec::new();
@@ -146,7 +149,7 @@ fn build_probes(root: &Path, langs: &[Lang]) -> anyhow::Result<bool> {
         eprintln!("== {}", lang.suffix());
         let result = match lang {
             Lang::Rust => script::build_rust(root, &out_dir),
-            Lang::Js | Lang::Python => script::build_scripted(root, lang, &out_dir),
+            Lang::Js | Lang::Python => script::build_scripted(root, lang, &out_dir, force),
             Lang::C => c::build_all(root, &out_dir),
             Lang::Wat => wat_probe::build_all(root, &out_dir),
         };

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 
@@ -38,8 +39,18 @@ pub fn build_rust(root: &Path, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(built)
 }
 
-/// Every `probes/<lang>/<name>/build.sh` is run as `build.sh target/probes/<name>-<lang>.wasm`.
-pub fn build_scripted(root: &Path, lang: Lang, out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// Every `probes/<lang>/<name>/build.sh` is run as `build.sh target/probes/<name>-<lang>.wasm`,
+/// unless that file is newer than everything it is built from (`force` rebuilds anyway).
+///
+/// Skipping matters beyond the ~10 s a build takes: componentize-js and componentize-py
+/// do not produce the same bytes twice, so a rebuilt probe misses vigil's compiled-
+/// artifact cache and costs a full compile on its next run.
+pub fn build_scripted(
+    root: &Path,
+    lang: Lang,
+    out_dir: &Path,
+    force: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut built = Vec::new();
     for dir in probe_dirs(root, lang)? {
         let script = dir.join("build.sh");
@@ -47,6 +58,17 @@ pub fn build_scripted(root: &Path, lang: Lang, out_dir: &Path) -> anyhow::Result
             continue;
         }
         let out = out_dir.join(format!("{}-{}.wasm", dir_name(&dir), lang.suffix()));
+        let inputs = [
+            dir.clone(),
+            root.join("probes").join(lang.suffix()),
+            root.join("guest-sdk").join(lang.suffix()),
+            root.join("wit"),
+        ];
+        if !force && up_to_date(&out, &inputs) {
+            eprintln!("up to date: {}", out.display());
+            built.push(out);
+            continue;
+        }
         let mut cmd = Command::new("bash");
         cmd.current_dir(&dir).arg(&script).arg(&out);
         eprintln!("running: {cmd:?}");
@@ -69,4 +91,34 @@ pub fn build_scripted(root: &Path, lang: Lang, out_dir: &Path) -> anyhow::Result
         built.push(out);
     }
     Ok(built)
+}
+
+/// Whether `out` exists and is newer than every file under `inputs` (dependency and
+/// cache folders aside).
+fn up_to_date(out: &Path, inputs: &[PathBuf]) -> bool {
+    let Ok(built) = std::fs::metadata(out).and_then(|m| m.modified()) else {
+        return false;
+    };
+    inputs
+        .iter()
+        .all(|dir| newest(dir).is_some_and(|t| t <= built))
+}
+
+/// The newest modification time of the files under `path`; `None` when unreadable.
+fn newest(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    let mut latest = SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(path).ok()? {
+        let entry = entry.ok()?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "node_modules" || name == "__pycache__" || name.starts_with('.') {
+            continue;
+        }
+        latest = latest.max(newest(&entry.path())?);
+    }
+    Some(latest)
 }
