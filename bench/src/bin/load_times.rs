@@ -9,7 +9,9 @@
 //! process (this binary re-run with `--one`), as a `vigil probe run` is, so nothing is
 //! warm but the OS page cache. A child builds the runtime (not timed), then times reading
 //! the file plus `Runtime::load`, and reports that time, where the machine code came from
-//! and its peak RSS. Three ways per probe:
+//! and its peak RSS (the untimed runtime setup, `Runtime::new`, is reported apart as
+//! `setup_ms`: the pooling allocator's reservation and the linker, the same for every
+//! probe). Three ways per probe:
 //! - `no cache`: compile (after adapting a core module), nothing written;
 //! - `cold`: an empty cache directory: compile, serialize, write the entry and sync it;
 //! - `warm`: the entry exists: hash the bytes, map the entry, link.
@@ -64,17 +66,20 @@ fn parse_args() -> anyhow::Result<Args> {
 #[derive(Debug, Clone)]
 struct Sample {
     load_ms: f64,
+    setup_ms: f64,
     origin: String,
     maxrss_mib: f64,
 }
 
 /// Child mode: `load_times --one FILE (--cache-dir DIR | --no-cache)`.
 fn one(file: &Path, cache_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let setup = Instant::now();
     let runtime = vigil::runtime::Runtime::new(&vigil::runtime::RuntimeOptions {
         max_concurrent_runs: 4,
         cache_dir,
         ..Default::default()
     })?;
+    let setup_ms = setup.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let bytes = std::fs::read(file)?;
     let probe = runtime
@@ -82,7 +87,7 @@ fn one(file: &Path, cache_dir: Option<PathBuf>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     println!(
-        "SAMPLE load_ms={load_ms:.3} origin={:?} maxrss_kib={}",
+        "SAMPLE load_ms={load_ms:.3} setup_ms={setup_ms:.3} origin={:?} maxrss_kib={}",
         probe.origin(),
         maxrss_kib()
     );
@@ -123,6 +128,7 @@ fn run_child(file: &Path, cache_dir: Option<&Path>) -> anyhow::Result<Sample> {
     };
     Ok(Sample {
         load_ms: field("load_ms")?.parse()?,
+        setup_ms: field("setup_ms")?.parse()?,
         origin: field("origin")?.to_string(),
         maxrss_mib: field("maxrss_kib")?.parse::<f64>()? / 1024.0,
     })
@@ -220,6 +226,7 @@ fn main() -> anyhow::Result<()> {
         let (none_ms, _) = summarize(&none, "Compiled", "no cache")?;
         let (cold_ms, cold_rss) = summarize(&cold, "Compiled", "cold")?;
         let (warm_ms, warm_rss) = summarize(&warm, "DiskCache", "warm")?;
+        let setup_ms = median(warm.iter().map(|s| s.setup_ms).collect());
         println!(
             "| {name} | {} | {none_ms:.1} ms | {cold_ms:.1} ms | {warm_ms:.2} ms | {:.0}x | {cold_rss:.0} / {warm_rss:.0} MiB |",
             human(size),
@@ -228,7 +235,7 @@ fn main() -> anyhow::Result<()> {
         results.push(format!(
             "RESULT probe={name} bytes={size} entry_bytes={entry_bytes} nocache_ms={none_ms:.3} \
              cold_ms={cold_ms:.3} warm_ms={warm_ms:.3} cold_rss_mib={cold_rss:.1} \
-             warm_rss_mib={warm_rss:.1} cold_runs={} warm_runs={}",
+             warm_rss_mib={warm_rss:.1} setup_ms={setup_ms:.3} cold_runs={} warm_runs={}",
             args.cold, args.warm
         ));
     }
