@@ -437,6 +437,21 @@ async fn receivers_down_failing_and_refusing() {
     assert_eq!(b["alerts"][0]["status"], "firing");
     assert_eq!(b["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
     assert_eq!(b["alerts"][0]["fingerprint"].as_str().unwrap().len(), 16);
+    // The alert's source link works against vigil: it evaluates the rule's expression.
+    let link = b["alerts"][0]["generatorURL"]
+        .as_str()
+        .unwrap()
+        .replace("http://vigil.test:9464", &base);
+    let out = Command::new("curl")
+        .args(["-sfL", &link])
+        .output()
+        .await
+        .unwrap();
+    let q: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        q["data"]["result"][0]["metric"]["probe"], "shop",
+        "{link}: {q}"
+    );
 
     let slack = wait_for("slack", 30, || async { rx.got("/slack").first().cloned() }).await;
     assert_eq!(slack.body["channel"], "#oncall");

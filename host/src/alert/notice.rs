@@ -75,10 +75,10 @@ pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     format!("{h:016x}")
 }
 
-/// Prometheus's link to an expression in its graph page, relative to `external_url`.
-pub fn generator_url(external_url: &str, expr: &str) -> String {
-    let mut q = String::with_capacity(expr.len() * 3);
-    for b in expr.bytes() {
+/// `application/x-www-form-urlencoded` escaping of a query value.
+pub fn query_escape(value: &str) -> String {
+    let mut q = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 q.push(b as char)
@@ -87,7 +87,17 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
             _ => q.push_str(&format!("%{b:02X}")),
         }
     }
-    format!("{external_url}/graph?g0.expr={q}&g0.tab=1")
+    q
+}
+
+/// Prometheus's link to an expression in its graph page, relative to `external_url`
+/// (vigil answers `/graph` by evaluating the expression, so the link works against vigil
+/// as it does against Prometheus).
+pub fn generator_url(external_url: &str, expr: &str) -> String {
+    format!(
+        "{external_url}/graph?g0.expr={}&g0.tab=1",
+        query_escape(expr)
+    )
 }
 
 /// RFC 3339 with milliseconds, UTC, as Alertmanager writes times.

@@ -115,7 +115,7 @@ pub fn rule_file(slos: &[SloConfig]) -> String {
             let _ = writeln!(out, "        labels: {{ {labels} }}");
         }
         let _ = writeln!(out, "      - record: slo:objective:ratio");
-        let _ = writeln!(out, "        expr: {}", slo.objective / 100.0);
+        let _ = writeln!(out, "        expr: {}", round12(slo.objective / 100.0));
         let _ = writeln!(out, "        labels: {{ {labels} }}");
         let _ = writeln!(out, "      - record: slo:error_budget_remaining:ratio");
         let _ = writeln!(
@@ -164,6 +164,27 @@ pub fn rule_file(slos: &[SloConfig]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_objective_prints_as_written() {
+        let slo = crate::config::SloConfig {
+            name: "checkout".into(),
+            objective: 99.9,
+            sli: "checkout".into(),
+            window: Duration::from_secs(30 * 86400),
+            labels: Default::default(),
+            location: crate::config::Location {
+                file: "vigil.yaml".into(),
+                line: 1,
+                column: 1,
+            },
+        };
+        let file = rule_file(&[slo]);
+        assert!(
+            file.contains("record: slo:objective:ratio\n        expr: 0.999\n"),
+            "{file}"
+        );
+    }
 
     #[test]
     fn budget_exhaustion_reads_like_a_person_wrote_it() {

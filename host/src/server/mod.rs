@@ -33,6 +33,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/alerts/history", get(rules::history))
         .route("/api/v1/query", get(rules::query).post(rules::query))
         .route("/-/reload", post(reload))
+        .route("/graph", get(graph))
         .merge(status::routes())
         .with_state(daemon)
 }
@@ -165,6 +166,19 @@ async fn run_now(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> Resp
     match d.run_now(&name).await {
         Some(run) => Json(run).into_response(),
         None => not_found(&name),
+    }
+}
+
+/// Alerts link to `/graph?g0.expr=EXPR` as Prometheus's do (`generatorURL`): answer with
+/// the expression's current value.
+async fn graph(Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+    match q.get("g0.expr") {
+        Some(expr) => axum::response::Redirect::to(&format!(
+            "/api/v1/query?query={}",
+            crate::alert::notice::query_escape(expr)
+        ))
+        .into_response(),
+        None => axum::response::Redirect::to("/").into_response(),
     }
 }
 
