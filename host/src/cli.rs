@@ -117,6 +117,11 @@ impl Cli {
         }
     }
 
+    /// The daemon and the demo serve HTTP for a long time; everything else is one-shot.
+    pub fn is_long_running(&self) -> bool {
+        matches!(self.command, Command::Run(_) | Command::Demo(_))
+    }
+
     /// The default log filter: the daemon reports what it does, one-shot commands only
     /// warnings.
     pub fn default_log_filter(&self) -> &'static str {

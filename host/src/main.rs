@@ -5,6 +5,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = vigil::cli::Cli::parse();
+    if !cli.is_long_running() {
+        // One-shot commands end quietly when their reader goes away (`vigil probe run X |
+        // head`), like other Unix tools. The daemon keeps Rust's default (SIGPIPE ignored)
+        // so a client closing a connection is an error on that connection, not an exit.
+        // SAFETY: called before any thread is started; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log_filter()));
     let logs = tracing_subscriber::fmt()
