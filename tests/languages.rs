@@ -11,6 +11,7 @@
 mod support;
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -52,19 +53,26 @@ fn xtask(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Whether `lang`'s toolchain is installed, asked once per test binary. `Err` holds
-/// what is missing and the install command, as `cargo xtask toolchains` says it.
-fn toolchain(lang: &'static str) -> Result<(), String> {
-    static CHECKED: OnceLock<Mutex<HashMap<&'static str, Arc<OnceLock<Result<(), String>>>>>> =
-        OnceLock::new();
-    let cell = CHECKED
+/// Values computed once per key per test binary; tests asking for a key being computed
+/// wait for it instead of doing the work again.
+type Memo<K, T> = OnceLock<Mutex<HashMap<K, Arc<OnceLock<T>>>>>;
+
+fn once<K: Eq + Hash, T: Clone>(memo: &'static Memo<K, T>, key: K, f: impl FnOnce() -> T) -> T {
+    let cell = memo
         .get_or_init(Default::default)
         .lock()
         .unwrap()
-        .entry(lang)
+        .entry(key)
         .or_default()
         .clone();
-    cell.get_or_init(|| {
+    cell.get_or_init(f).clone()
+}
+
+/// Whether `lang`'s toolchain is installed, asked once per test binary. `Err` holds
+/// what is missing and the install command, as `cargo xtask toolchains` says it.
+fn toolchain(lang: &'static str) -> Result<(), String> {
+    static CHECKED: Memo<&str, Result<(), String>> = OnceLock::new();
+    once(&CHECKED, lang, || {
         if lang == "rust" {
             // host/build.rs already needed it to build this test.
             return Ok(());
@@ -72,7 +80,6 @@ fn toolchain(lang: &'static str) -> Result<(), String> {
         let (ok, text) = xtask(&["toolchains", "--lang", lang]);
         if ok { Ok(()) } else { Err(text) }
     })
-    .clone()
 }
 
 /// `true` when the test may go on; prints why not and returns `false` when `lang`'s
@@ -92,16 +99,8 @@ fn require_toolchain(lang: &'static str) -> bool {
 
 /// Build the example probes of `lang` once per test binary with `cargo xtask probes`.
 fn build(lang: &'static str) -> Result<(), String> {
-    static BUILT: OnceLock<Mutex<HashMap<&'static str, Arc<OnceLock<Result<(), String>>>>>> =
-        OnceLock::new();
-    let cell = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .entry(lang)
-        .or_default()
-        .clone();
-    cell.get_or_init(|| {
+    static BUILT: Memo<&str, Result<(), String>> = OnceLock::new();
+    once(&BUILT, lang, || {
         if lang == "rust" {
             // host/build.rs built hello-rust.wasm with this test.
             return Ok(());
@@ -109,7 +108,6 @@ fn build(lang: &'static str) -> Result<(), String> {
         let (ok, text) = xtask(&["probes", "--lang", lang]);
         if ok { Ok(()) } else { Err(text) }
     })
-    .clone()
 }
 
 /// One way to build the `hello` probe.
@@ -172,15 +170,8 @@ fn cache_dir() -> String {
 /// Compile `path` once per test binary (the run fails without its config, which is
 /// fine: the point is the cache entry), so parallel tests do not compile it again each.
 fn warm_up(path: &str) {
-    static WARM: OnceLock<Mutex<HashMap<String, Arc<OnceLock<()>>>>> = OnceLock::new();
-    let cell = WARM
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .entry(path.to_string())
-        .or_default()
-        .clone();
-    cell.get_or_init(|| {
+    static WARM: Memo<String, ()> = OnceLock::new();
+    once(&WARM, path.to_string(), || {
         let cache = cache_dir();
         let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .args([

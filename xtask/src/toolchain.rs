@@ -197,7 +197,7 @@ fn check_scripted(root: &Path, lang: Lang) -> Status {
                 Status::Ready(String::from_utf8_lossy(&out.stdout).trim().to_string())
             }
             Ok(out) => Status::Missing {
-                problem: format!("{}", String::from_utf8_lossy(&out.stderr).trim()),
+                problem: String::from_utf8_lossy(&out.stderr).trim().to_string(),
                 install,
             },
             Err(e) => Status::Missing {
