@@ -20,6 +20,16 @@ pub fn probes_dir() -> PathBuf {
     PathBuf::from(env!("VIGIL_PROBES_DIR"))
 }
 
+/// Where tests let `vigil probe run` keep compiled probes: `target/test-cache`.
+pub fn test_cache_dir() -> PathBuf {
+    let dir = probes_dir()
+        .parent()
+        .map(|t| t.join("test-cache"))
+        .unwrap_or_else(|| std::env::temp_dir().join("vigil-test-cache"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
 /// Path of a test fixture probe, e.g. `fixture("spin")`.
 pub fn fixture(name: &str) -> String {
     probes_dir()
@@ -213,6 +223,8 @@ pub async fn vigil(args: &[&str]) -> Output {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(args)
         .env("VIGIL_LOG", "error")
+        // Compiled probes are cached under target/, not in the user's ~/.cache.
+        .env("XDG_CACHE_HOME", test_cache_dir())
         .output()
         .await
         .expect("vigil runs");

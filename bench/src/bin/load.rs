@@ -357,6 +357,7 @@ fn main() -> anyhow::Result<()> {
                 let runtime = vigil::runtime::Runtime::new(&vigil::runtime::RuntimeOptions {
                     max_concurrent_runs: (args.concurrency as u32).max(256),
                     max_memory: 1 << 30,
+                    cache_dir: None,
                 })?;
                 let wasm = vigil::builtin::find("http")
                     .ok_or_else(|| anyhow::anyhow!("builtin:http is not bundled"))?
