@@ -167,7 +167,7 @@ fn build_probes(root: &Path, langs: &[Lang], force: bool) -> anyhow::Result<bool
     }
     for path in &built {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        println!("built  {}  ({})", relative(root, path), human_size(size));
+        println!("ready  {}  ({})", relative(root, path), human_size(size));
     }
     for problem in &problems {
         println!("FAILED {problem}");
