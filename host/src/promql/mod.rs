@@ -91,7 +91,7 @@ pub trait Storage {
 }
 
 impl Storage for SeriesSet {
-    /// Uses the by-name index when a matcher is `__name__="…"`; results are sorted by labels
+    /// Reads the postings of the most selective `label="value"` matcher; results are sorted by labels
     /// (as Prometheus's storage returns them, which fixes the order of `limitk` and ties).
     fn select(
         &self,

@@ -29,13 +29,32 @@ pub(crate) fn select_from_set(
     start_ms: i64,
     end_ms: i64,
 ) -> Vec<(Labels, Vec<Sample>)> {
-    let name = matchers
-        .matchers
-        .iter()
-        .find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal)
-        .map(|m| m.value.as_str());
-    let candidates: Box<dyn Iterator<Item = &Series>> = match name {
-        Some(name) => Box::new(set.named(name)),
+    // Read the name's postings, or another equality matcher's when that list is much
+    // shorter (`probe_success{probe="checkout"}`: a handful of series instead of every
+    // probe's). Only "much": label lists hold every metric with that label (rule outputs
+    // such as ALERTS too) and measured slower than the name's list when merely a few times
+    // shorter. `x=""` matches series without the label, so it has no list.
+    let count = |m: &Matcher| set.count_with(&m.name, &m.value);
+    let equal = || {
+        matchers
+            .matchers
+            .iter()
+            .filter(|m| m.op == MatchOp::Equal && !m.value.is_empty())
+    };
+    let by_name = equal().find(|m| m.name == METRIC_NAME);
+    let by_label = equal()
+        .filter(|m| m.name != METRIC_NAME)
+        .map(|m| (count(m), m))
+        .min_by_key(|(n, _)| *n);
+    let shortest = match (by_name, by_label) {
+        (Some(n), Some((len, l))) if len.saturating_mul(8) < count(n) => Some(l),
+        (Some(n), _) => Some(n),
+        (None, Some((_, l))) => Some(l),
+        (None, None) => None,
+    };
+    let candidates: Box<dyn Iterator<Item = &Series>> = match shortest {
+        Some(m) if m.name == METRIC_NAME => Box::new(set.named(&m.value)),
+        Some(m) => Box::new(set.with_label(&m.name, &m.value)),
         None => Box::new(set.iter()),
     };
     let mut out: Vec<(Labels, Vec<Sample>)> = candidates
@@ -219,6 +238,38 @@ mod tests {
             }
             other => panic!("not a selector: {other:?}"),
         }
+    }
+
+    #[test]
+    fn postings_pick_the_same_series_as_a_scan() {
+        let mut set = SeriesSet::new();
+        for i in 0..100 {
+            let p = format!("p{i}");
+            let team = format!("t{}", i % 4);
+            for name in ["probe_success", "probe_duration_seconds"] {
+                let l = Labels::from_pairs(name, [("probe", p.as_str()), ("team", team.as_str())]);
+                set.append(&l, Sample { t: 10, v: 1.0 }).unwrap();
+            }
+        }
+        let names = |q: &str| -> Vec<String> {
+            select_from_set(&set, &dotall(&sel(q)), 0, 20)
+                .into_iter()
+                .map(|(l, _)| l.to_string())
+                .collect()
+        };
+        // probe="p7" (2 series) is far shorter than the name's list (100): postings.
+        assert_eq!(
+            names(r#"probe_success{probe="p7"}"#),
+            [r#"probe_success{probe="p7", team="t3"}"#]
+        );
+        // team="t1" (50) is not: the name's list, same answer.
+        assert_eq!(names(r#"probe_success{team="t1"}"#).len(), 25);
+        // No name: the label's list.
+        assert_eq!(names(r#"{probe="p7"}"#).len(), 2);
+        // Unknown value: nothing, without a scan.
+        assert!(names(r#"probe_success{probe="nope"}"#).is_empty());
+        // x="" matches series without the label: not a postings lookup.
+        assert_eq!(names(r#"probe_success{region=""}"#).len(), 100);
     }
 
     #[test]

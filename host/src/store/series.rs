@@ -54,6 +54,9 @@ pub struct SeriesSet {
     series: Vec<Option<Series>>,
     by_labels: HashMap<Labels, SeriesId>,
     by_name: HashMap<String, Vec<SeriesId>>,
+    /// Postings: for every label pair other than the name, the series carrying it, so a
+    /// selector like `probe_success{probe="checkout"}` reads one series, not all of them.
+    by_label: HashMap<(String, String), Vec<SeriesId>>,
     free: Vec<SeriesId>,
 }
 
@@ -115,6 +118,12 @@ impl SeriesSet {
             .entry(labels.name().to_string())
             .or_default()
             .push(id);
+        for (k, v) in labels.iter().filter(|(k, _)| *k != super::labels::NAME) {
+            self.by_label
+                .entry((k.to_string(), v.to_string()))
+                .or_default()
+                .push(id);
+        }
         self.by_labels.insert(labels, id);
         id
     }
@@ -133,6 +142,33 @@ impl SeriesSet {
             .into_iter()
             .flatten()
             .filter_map(|id| self.series[*id].as_ref())
+    }
+
+    /// All series carrying the label `name="value"` (not for `__name__`: see [`named`]).
+    ///
+    /// [`named`]: SeriesSet::named
+    pub fn with_label<'a>(
+        &'a self,
+        name: &str,
+        value: &str,
+    ) -> impl Iterator<Item = &'a Series> + 'a {
+        self.by_label
+            .get(&(name.to_string(), value.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.series[*id].as_ref())
+    }
+
+    /// How many series carry `name="value"` (`__name__` included), to pick the shortest
+    /// postings list.
+    pub fn count_with(&self, name: &str, value: &str) -> usize {
+        if name == super::labels::NAME {
+            self.by_name.get(value).map_or(0, Vec::len)
+        } else {
+            self.by_label
+                .get(&(name.to_string(), value.to_string()))
+                .map_or(0, Vec::len)
+        }
     }
 
     /// Every series.
@@ -173,6 +209,19 @@ impl SeriesSet {
                     self.by_name.remove(series.labels.name());
                 }
             }
+            for (k, v) in series
+                .labels
+                .iter()
+                .filter(|(k, _)| *k != super::labels::NAME)
+            {
+                let key = (k.to_string(), v.to_string());
+                if let Some(ids) = self.by_label.get_mut(&key) {
+                    ids.retain(|i| *i != id);
+                    if ids.is_empty() {
+                        self.by_label.remove(&key);
+                    }
+                }
+            }
             self.free.push(id);
         }
     }
@@ -193,6 +242,34 @@ mod tests {
 
     fn s(t: i64, v: f64) -> Sample {
         Sample { t, v }
+    }
+
+    #[test]
+    fn postings_follow_series_in_and_out() {
+        let mut set = SeriesSet::new();
+        set.append(&l("up", "a"), s(1, 1.0)).unwrap();
+        set.append(&l("up", "b"), s(1, 1.0)).unwrap();
+        set.append(&l("latency", "a"), s(5, 0.1)).unwrap();
+        let names = |set: &SeriesSet, k: &str, v: &str| -> Vec<String> {
+            let mut n: Vec<String> = set.with_label(k, v).map(|s| s.labels.to_string()).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(
+            names(&set, "probe", "a"),
+            [r#"latency{probe="a"}"#, r#"up{probe="a"}"#]
+        );
+        assert_eq!(set.count_with("probe", "a"), 2);
+        assert_eq!(set.count_with("__name__", "up"), 2);
+        assert_eq!(set.count_with("probe", "zzz"), 0);
+        // `up` series end at t=1: pruning at 2 drops them and their postings.
+        set.prune(2);
+        assert_eq!(names(&set, "probe", "a"), [r#"latency{probe="a"}"#]);
+        assert_eq!(set.count_with("probe", "b"), 0);
+        // A reused slot is indexed under its new labels only.
+        set.append(&l("up", "c"), s(9, 1.0)).unwrap();
+        assert_eq!(names(&set, "probe", "c"), [r#"up{probe="c"}"#]);
+        assert_eq!(set.count_with("probe", "a"), 1);
     }
 
     #[test]
