@@ -363,7 +363,7 @@ impl Delivery {
                         notifier: cfg.name.clone(),
                         target: target.clone(),
                         body: body.clone(),
-                        created_at: ts.max(now_ms().min(ts + 1)),
+                        created_at: ts,
                     });
                 }
                 wake.push(QueueKey {
@@ -428,12 +428,9 @@ impl Delivery {
                 })
             })
             .collect();
-        let mut zeroed: Vec<SavedRule> = Vec::new();
-        for r in &rules {
-            zeroed.push(SavedRule {
-                name: r.name.clone(),
-                expr: r.expr.clone(),
-                labels: r.labels.clone(),
+        let zeroed: Vec<SavedRule> = rules
+            .iter()
+            .map(|r| SavedRule {
                 alerts: r
                     .alerts
                     .iter()
@@ -443,8 +440,11 @@ impl Delivery {
                         ..a.clone()
                     })
                     .collect(),
-            });
-        }
+                name: r.name.clone(),
+                expr: r.expr.clone(),
+                labels: r.labels.clone(),
+            })
+            .collect();
         let signature = serde_json::to_string(&zeroed).ok()?;
         let key = (
             group.spec.file.display().to_string(),
