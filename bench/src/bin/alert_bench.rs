@@ -165,7 +165,7 @@ async fn latency(work: &Path, cycles: usize) -> anyhow::Result<()> {
             .split("\"startsAt\":\"")
             .nth(1)
             .and_then(|s| s.split('"').next())
-            .and_then(|s| humantime_parse(s));
+            .and_then(|s| humantime::parse_rfc3339_weak(s).ok());
         if let Some(s) = starts {
             from_eval.push(at.duration_since(s).unwrap_or_default().as_secs_f64() * 1e3);
         }
@@ -196,29 +196,6 @@ async fn latency(work: &Path, cycles: usize) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// RFC 3339 `2026-11-25T12:00:00.123Z` (what vigil writes) to a time.
-fn humantime_parse(s: &str) -> Option<SystemTime> {
-    // Days from civil, Howard Hinnant's algorithm: the bench avoids a date crate.
-    let (date, time) = s.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':');
-    let (hh, mm) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let ss: f64 = t.next()?.parse().ok()?;
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs as f64 + ss))
 }
 
 async fn throughput(work: &Path, kind: &str, rules: usize) -> anyhow::Result<()> {
