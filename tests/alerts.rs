@@ -8,7 +8,7 @@ mod support;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
@@ -59,29 +59,6 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// The service under watch; the test breaks and heals it.
-async fn service() -> (String, Arc<AtomicBool>) {
-    let healthy = Arc::new(AtomicBool::new(true));
-    let h = healthy.clone();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::get(move || {
-            let h = h.clone();
-            async move {
-                if h.load(Ordering::Relaxed) {
-                    (axum::http::StatusCode::OK, "ok")
-                } else {
-                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr.to_string(), healthy)
 }
 
 /// One request a receiver got.
@@ -269,7 +246,7 @@ async fn alertmanager_gets_the_alert_and_its_resolution() {
     })
     .await;
 
-    let (target, healthy) = service().await;
+    let (target, healthy) = support::switchable().await;
     let port = support::closed_port();
     // Two URLs, as for an Alertmanager cluster: the second one is down, and must not hold
     // up the first.
@@ -368,7 +345,7 @@ async fn alertmanager_gets_the_alert_and_its_resolution() {
 #[tokio::test(flavor = "multi_thread")]
 async fn receivers_down_failing_and_refusing() {
     let dir = workdir("receivers");
-    let (target, healthy) = service().await;
+    let (target, healthy) = support::switchable().await;
     let rx = Receiver::default();
     // /hook is down at first (nothing listens), then answers 500 twice, then 200.
     // /slack answers 200. /pd answers 200. /bad answers 400 to everything.
@@ -545,7 +522,7 @@ async fn receivers_down_failing_and_refusing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_loses_nothing_and_pages_once() {
     let dir = workdir("sigkill");
-    let (target, healthy) = service().await;
+    let (target, healthy) = support::switchable().await;
     let rx = Receiver::default();
     let rx_port = support::closed_port();
     let port = support::closed_port();
@@ -609,7 +586,7 @@ async fn sigkill_loses_nothing_and_pages_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_keeps_the_for_timer() {
     let dir = workdir("for");
-    let (target, healthy) = service().await;
+    let (target, healthy) = support::switchable().await;
     let port = support::closed_port();
     write_config(&dir, port, &target, "1h", "  - console: {}\n");
     let mut vigil = start_vigil(&dir, "vigil-1.log");

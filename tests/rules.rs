@@ -5,8 +5,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
@@ -26,29 +25,6 @@ async fn get(url: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
-/// A service whose health the test switches.
-async fn switchable() -> (String, Arc<AtomicBool>) {
-    let healthy = Arc::new(AtomicBool::new(true));
-    let h = healthy.clone();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::get(move || {
-            let h = h.clone();
-            async move {
-                if h.load(Ordering::Relaxed) {
-                    (axum::http::StatusCode::OK, "ok")
-                } else {
-                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr.to_string(), healthy)
-}
-
 async fn wait_for<F, Fut>(what: &str, mut f: F) -> serde_json::Value
 where
     F: FnMut() -> Fut,
@@ -66,7 +42,7 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_probe_drives_its_alert_pending_firing_resolved() {
-    let (target, healthy) = switchable().await;
+    let (target, healthy) = support::switchable().await;
     let dir = workdir("alert");
     let port = support::closed_port();
     std::fs::create_dir_all(dir.join("rules")).unwrap();

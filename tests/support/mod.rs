@@ -13,6 +13,8 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The directory the build put the probe components in (`target/probes`).
@@ -233,4 +235,28 @@ pub async fn vigil(args: &[&str]) -> Output {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// A service on 127.0.0.1 whose health the test switches: `/` answers 200 "ok" while the
+/// flag is true, 503 "down" otherwise. Returns its address and the flag.
+pub async fn switchable() -> (String, Arc<AtomicBool>) {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let h = healthy.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let h = h.clone();
+            async move {
+                if h.load(Ordering::Relaxed) {
+                    (axum::http::StatusCode::OK, "ok")
+                } else {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr.to_string(), healthy)
 }
