@@ -259,15 +259,8 @@ impl Vigil {
 
     /// SIGTERM; (exit code, how long the exit took, logs).
     async fn terminate(mut self) -> (i32, Duration, String) {
-        let pid = self.child.id().unwrap() as i32;
-        let t = Instant::now();
-        // SAFETY: sending a signal to our own child process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("vigil exits after SIGTERM")
-            .unwrap();
-        (status.code().unwrap_or(-1), t.elapsed(), self.logs())
+        let (code, took) = support::sigterm(&mut self.child).await;
+        (code, took, self.logs())
     }
 }
 

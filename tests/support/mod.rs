@@ -260,3 +260,17 @@ pub async fn switchable() -> (String, Arc<AtomicBool>) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr.to_string(), healthy)
 }
+
+/// Send SIGTERM to a `vigil run` and wait (at most 30 s) for it to exit: (exit code, how
+/// long the exit took).
+pub async fn sigterm(child: &mut tokio::process::Child) -> (i32, Duration) {
+    let pid = child.id().expect("the child is running") as i32;
+    let t = std::time::Instant::now();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("vigil exits after SIGTERM")
+        .unwrap();
+    (status.code().unwrap_or(-1), t.elapsed())
+}
