@@ -205,6 +205,11 @@ pub fn plan(
     settings: &Settings<'_>,
     notified: &mut Notified,
 ) -> Vec<Outgoing> {
+    // Without notifiers there is nothing to decide; skip the per-alert work (labels,
+    // fingerprints) that rule-heavy configs would otherwise pay on every evaluation.
+    if settings.notifiers.is_empty() {
+        return Vec::new();
+    }
     let resend = settings.resend_delay.as_millis() as i64;
     let valid_for = 4 * resend.max(group.interval.as_millis() as i64);
     let mut out: Vec<Outgoing> = Vec::new();
